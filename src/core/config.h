@@ -1,0 +1,61 @@
+#pragma once
+// The server's settings: defaults, loading from an INI file (inih), validation. Errors name
+// the file, the line and the setting. Exceptions are not used; functions return an error.
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace sigver {
+
+struct ListenAddress {
+  std::string host = "0.0.0.0";  // IPv4 dotted quad, IPv6 literal (without brackets), or name
+  uint16_t port = 8000;
+};
+
+struct Config {
+  // [server]
+  ListenAddress listen;                 // listen = host:port ([v6]:port)
+  std::optional<ListenAddress> listen_tls;  // listen_tls (TLS issue)
+  int worker_processes = 1;             // number, or "auto" = number of CPUs
+  std::string pid;                      // pid file path ("" = none)
+  std::string user;                     // drop privileges of workers to this user ("" = keep)
+  std::string group;                    // and group
+  bool daemon = false;                  // daemon = on|off
+  // [protocol]
+  double heartbeat_interval = 5.0;      // seconds, decimals allowed, > 0
+  int heartbeat_misses = 3;             // >= 1
+  uint32_t max_key_length = 512;        // >= 1
+  uint64_t max_message_size = 1 << 20;  // bytes, k/m suffixes
+  double handshake_timeout = 10.0;      // seconds
+  uint64_t max_outbound = 4 << 20;      // bytes per peer, k/m suffixes
+  uint32_t max_header_size = 8192;      // bytes of the HTTP upgrade request
+  double close_timeout = 2.0;           // seconds to wait for the peer's close frame
+  // [tls]
+  std::string tls_certificate;
+  std::string tls_certificate_key;
+  std::string tls_ca;
+  // [log]
+  std::string error_log = "stderr";     // path, or "stderr"
+  std::string log_level = "info";       // debug | info | notice | warn | error
+
+  std::string source;                   // the file it was loaded from ("" = built-in defaults)
+};
+
+// Loads `path` over the defaults in `config`. On failure returns false and sets `error` to
+// "FILE:LINE: message naming the setting" (or "FILE: cannot open: reason").
+bool load_config_file(const std::string& path, Config& config, std::string& error);
+// Same for INI text held in memory (`name` is used in messages in place of a file name).
+bool load_config_string(const std::string& text, const std::string& name, Config& config,
+                        std::string& error);
+
+// Value parsers shared by the file and the command line. Return false on a bad value.
+bool parse_listen(const std::string& value, ListenAddress& out);
+bool parse_size(const std::string& value, uint64_t& out);       // "4096", "64k", "1m", "1g"
+bool parse_seconds(const std::string& value, double& out);      // "5", "0.25"
+bool parse_bool(const std::string& value, bool& out);           // on/off, true/false, yes/no, 1/0
+
+// Cross-setting checks after everything was loaded and overridden (e.g. TLS files given
+// without a certificate). Returns false with a message.
+bool validate_config(const Config& config, std::string& error);
+
+}  // namespace sigver

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages sigverd needs to build and test. Idempotent: installs only
+# what is missing, so `make` can call it on every run at almost no cost.
+set -euo pipefail
+
+packages=(g++ cmake make pkg-config libprotobuf-dev protobuf-compiler libssl-dev libinih-dev
+          node-llhttp libgtest-dev python3 python3-websockets openssl)
+if [ "${1:-}" = "--e2e" ]; then
+  packages+=(chromium nodejs npm)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
