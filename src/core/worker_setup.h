@@ -1,0 +1,30 @@
+#pragma once
+// What the master hands a worker process after fork (the master decides, the worker runs).
+// Descriptors are plain ints: the child inherits them; whatever it does not list here was
+// closed by the master before calling the worker.
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+
+namespace sigver {
+
+struct WorkerSetup {
+  int index = 0;  // this worker, 0..count-1
+  int count = 1;  // number of workers (the hash ring's size)
+  // This worker's SO_REUSEPORT listening sockets (non-blocking), plain WebSocket.
+  std::vector<int> listeners;
+  // Handoff: one SOCK_SEQPACKET socketpair per worker, created by the master before the
+  // first fork and kept open by it, so a respawned worker finds its queue intact.
+  int inbox = -1;             // receive end of this worker's own queue
+  std::vector<int> outboxes;  // send ends, indexed by worker (outboxes[index] unused)
+  Config config;              // settings in force at fork time
+  std::string config_path;    // re-read by the worker on SIGHUP ("" = built-in defaults)
+};
+
+// Runs a worker until it is told to stop (SIGQUIT graceful, SIGTERM/SIGINT fast).
+// SIGHUP: re-read config_path and apply what can change in place; SIGUSR1: reopen logs.
+// Returns the process exit code.
+using WorkerMain = int (*)(WorkerSetup& setup);
+
+}  // namespace sigver
