@@ -2,6 +2,7 @@
 // What the master hands a worker process after fork (the master decides, the worker runs).
 // Descriptors are plain ints: the child inherits them; whatever it does not list here was
 // closed by the master before calling the worker.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -18,12 +19,14 @@ struct WorkerSetup {
   // first fork and kept open by it, so a respawned worker finds its queue intact.
   int inbox = -1;             // receive end of this worker's own queue
   std::vector<int> outboxes;  // send ends, indexed by worker (outboxes[index] unused)
-  Config config;              // settings in force at fork time
-  std::string config_path;    // re-read by the worker on SIGHUP ("" = built-in defaults)
+  Config config;  // settings in force at fork time
+  // Loads the configuration again exactly as at start-up (file + command-line overrides);
+  // the worker calls it on SIGHUP. Returns false with an error message.
+  std::function<bool(Config&, std::string&)> reload_config;
 };
 
 // Runs a worker until it is told to stop (SIGQUIT graceful, SIGTERM/SIGINT fast).
-// SIGHUP: re-read config_path and apply what can change in place; SIGUSR1: reopen logs.
+// SIGHUP: reload_config() and apply what can change in place; SIGUSR1: reopen logs.
 // Returns the process exit code.
 using WorkerMain = int (*)(WorkerSetup& setup);
 
