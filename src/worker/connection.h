@@ -1,0 +1,45 @@
+#pragma once
+// One client connection inside a worker: socket, buffers, WebSocket read state, timers and
+// its Peer state for the router. Buffers hold memory only while bytes are pending, so an
+// idle peer costs just this struct.
+#include <cstdint>
+
+#include "core/buffer.h"
+#include "core/deadline_queue.h"
+#include "core/event_loop.h"
+#include "core/unique_fd.h"
+#include "worker/peer.h"
+#include "ws/frame.h"
+
+namespace sigver {
+
+class Worker;
+
+enum class ConnState : uint8_t {
+  kHandshake,  // reading the HTTP upgrade request
+  kOpen,       // WebSocket open, in a group (or being closed with 4001)
+  kClosing,    // our close frame or HTTP error queued; waiting for flush, then EOF or timeout
+  kClosed,     // fd closed; freed after the current loop iteration
+};
+
+struct Connection final : EventHandler, DeadlineNode, Peer {
+  Connection(Worker& owner, int socket, uint64_t max_message_size)
+      : worker(owner), fd(socket), reader(max_message_size) {}
+  void on_events(uint32_t events) override;
+
+  Worker& worker;
+  UniqueFd fd;
+  ConnState state = ConnState::kHandshake;
+  uint8_t missed_heartbeats = 0;
+  bool writing = false;            // EPOLLOUT armed after a short write
+  bool dirty = false;              // queued output, in the worker's flush list
+  bool close_after_flush = false;  // the peer closed first: close the socket once flushed
+  bool shut_down = false;          // our side is shut down for writing
+  bool overflowed = false;         // outbound queue passed max_outbound: close with 1008
+  uint32_t slot = 0;               // index in the worker's connection table
+  Buffer in;                       // bytes read but not yet consumed (partial request/frame)
+  Buffer out;                      // bytes to send
+  ws::FrameReader reader;
+};
+
+}  // namespace sigver

@@ -1,0 +1,201 @@
+#include "worker/router.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace sigver {
+namespace {
+
+bool has_tried(const Peer& peer, const Peer& member) {
+  return std::find(peer.tried.begin(), peer.tried.end(), member.serial) != peer.tried.end();
+}
+
+template <typename T>
+void erase_value(std::vector<T>& v, const T& value) {
+  auto it = std::find(v.begin(), v.end(), value);
+  if (it != v.end()) v.erase(it);
+}
+
+}  // namespace
+
+Router::Router(PeerOutput& output, uint64_t seed) : out_(output), rng_(seed) {}
+
+const Group* Router::find_group(std::string_view key) const {
+  auto it = groups_.find(key);
+  return it == groups_.end() ? nullptr : it->second.get();
+}
+
+Peer* Router::find_by_id(uint32_t id) const {
+  auto it = ids_.find(id);
+  return it == ids_.end() ? nullptr : it->second;
+}
+
+void Router::on_open(Peer& peer, std::string_view key) {
+  auto it = groups_.find(key);
+  if (it == groups_.end()) {
+    auto group = std::make_unique<Group>();
+    group->key = std::string(key);
+    std::string_view stored = group->key;
+    it = groups_.emplace(stored, std::move(group)).first;
+  }
+  peer.group = it->second.get();
+  peer.group->peers.push_back(&peer);
+  peer.serial = next_serial_++;
+  join(peer);
+}
+
+void Router::join(Peer& peer) {
+  Group& group = *peer.group;
+  Peer* oldest_untried = nullptr;
+  Peer* oldest = nullptr;
+  size_t candidates = 0;
+  for (Peer* m : group.members) {
+    if (m == &peer) continue;
+    ++candidates;
+    if (!oldest) oldest = m;
+    if (!oldest_untried && !has_tried(peer, *m)) oldest_untried = m;
+  }
+  // Rule 1: nobody to join through: this peer starts (or restarts) the group.
+  if (candidates == 0) {
+    if (!peer.is_member) become_member(peer);
+    send_flag(peer, field::kIsFirst, true);
+    return;
+  }
+  // Rule 2: the only member was already tried and failed this peer: it blocks the group.
+  if (group.members.size() == 1 && !oldest_untried) {
+    Peer& blocking = *group.members.front();
+    on_leave(blocking);
+    out_.close(blocking, 4004, "the last member of the group could not be joined through");
+    if (!peer.is_member) become_member(peer);
+    send_flag(peer, field::kIsFirst, true);
+    return;
+  }
+  // Rule 3: the oldest member not tried yet; once all were tried, start over.
+  if (!oldest_untried) {
+    peer.tried.clear();
+    oldest_untried = oldest;
+  }
+  bind(peer, *oldest_untried);
+  send_flag(peer, field::kIsFirst, false);
+}
+
+void Router::become_member(Peer& peer) {
+  peer.is_member = true;
+  peer.group->members.push_back(&peer);
+}
+
+void Router::remove_member(Peer& peer) {
+  erase_value(peer.group->members, &peer);
+  peer.is_member = false;
+}
+
+void Router::bind(Peer& joiner, Peer& member) {
+  joiner.member = &member;
+  joiner.id = fresh_id();
+  ids_.emplace(joiner.id, &joiner);
+  joiner.up_open = joiner.down_open = true;
+  joiner.tried.push_back(member.serial);
+}
+
+void Router::end_binding(Peer& joiner) {
+  if (joiner.id) ids_.erase(joiner.id);
+  joiner.id = 0;
+  joiner.member = nullptr;
+  joiner.up_open = joiner.down_open = false;
+}
+
+uint32_t Router::fresh_id() {
+  for (;;) {
+    auto id = static_cast<uint32_t>(rng_());
+    if (id != 0 && !ids_.count(id)) return id;
+  }
+}
+
+void Router::on_message(Peer& peer, const DecodedMessage& message) {
+  if (!peer.group) return;
+  switch (message.type) {
+    case MessageType::kContent:
+      relay(peer, message);
+      break;
+    case MessageType::kStable:
+      // Its relay stays open: netflux still exchanges ICE candidates and isEnd after stable.
+      if (!peer.is_member) become_member(peer);
+      break;
+    case MessageType::kTryAnother:
+      if (peer.member && peer.up_open) send_end_notice(*peer.member, peer.id);
+      end_binding(peer);
+      join(peer);
+      break;
+    default:
+      break;
+  }
+}
+
+void Router::relay(Peer& from, const DecodedMessage& message) {
+  const uint32_t id = message.content_id;
+  if (id != 0) {
+    auto it = ids_.find(id);
+    if (it != ids_.end() && it->second->member == &from) {
+      // Member -> one of its joiners: the joiner only accepts id 0.
+      Peer& joiner = *it->second;
+      if (joiner.down_open) {
+        send_content(joiner, message.content, 0);
+        if (message.content_ends) joiner.down_open = false;
+      }
+      return;
+    }
+  }
+  // Joiner -> its member (whatever id the joiner put is replaced by its own).
+  if (from.member && from.up_open) {
+    send_content(*from.member, message.content, from.id);
+    if (message.content_ends) from.up_open = false;
+  }
+}
+
+void Router::on_leave(Peer& peer) {
+  Group* group = peer.group;
+  if (!group) return;
+  if (peer.member) {
+    if (peer.up_open) send_end_notice(*peer.member, peer.id);
+    end_binding(peer);
+  }
+  for (Peer* joiner : group->peers) {
+    if (joiner->member != &peer) continue;
+    if (joiner->down_open) send_end_notice(*joiner, 0);
+    end_binding(*joiner);
+  }
+  if (peer.is_member) remove_member(peer);
+  erase_value(group->peers, &peer);
+  peer.group = nullptr;
+  peer.tried.clear();
+  peer.tried.shrink_to_fit();
+  if (group->peers.empty()) groups_.erase(groups_.find(std::string_view(group->key)));
+}
+
+void Router::send_flag(Peer& to, uint32_t field_number, bool value) {
+  char msg[8];
+  size_t n = write_bool_message(msg, field_number, value);
+  if (char* p = out_.begin_message(to, n)) {
+    std::memcpy(p, msg, n);
+    out_.end_message(to, n);
+  }
+}
+
+void Router::send_end_notice(Peer& to, uint32_t id) {
+  char msg[kMaxNoticeSize];
+  size_t n = write_end_notice(msg, id);
+  if (char* p = out_.begin_message(to, n)) {
+    std::memcpy(p, msg, n);
+    out_.end_message(to, n);
+  }
+}
+
+void Router::send_content(Peer& to, std::string_view content, uint32_t id) {
+  size_t n = content_message_size(content, id);
+  if (char* p = out_.begin_message(to, n)) {
+    write_content_message(p, content, id);
+    out_.end_message(to, n);
+  }
+}
+
+}  // namespace sigver

@@ -1,0 +1,71 @@
+#pragma once
+// Groups and relays: the rules of protocol.md "Joining" and "Relay", with no I/O. The worker
+// owns the connections and gives the router a PeerOutput to write messages through, so the
+// rules can be tested with a fake output.
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "worker/codec.h"
+#include "worker/peer.h"
+
+namespace sigver {
+
+struct Group {
+  std::string key;
+  std::vector<Peer*> members;  // in the order they became members
+  std::vector<Peer*> peers;    // every peer of the key (members and joiners)
+};
+
+class PeerOutput {
+ public:
+  virtual ~PeerOutput() = default;
+  // Room for an encoded message of `size` bytes to `to`, or nullptr if `to` cannot take it
+  // (closing, or its outbound queue is over the bound: then the output closes it later).
+  virtual char* begin_message(Peer& to, size_t size) = 0;
+  virtual void end_message(Peer& to, size_t size) = 0;
+  // Closes `peer` with a WebSocket close code. The router has already removed it from its
+  // group; the output must not call back into the router for it.
+  virtual void close(Peer& peer, uint16_t code, std::string_view reason) = 0;
+};
+
+class Router {
+ public:
+  explicit Router(PeerOutput& output, uint64_t seed);
+
+  // A peer finished its upgrade on `key` (already validated): join its group.
+  void on_open(Peer& peer, std::string_view key);
+  // A decoded message of type content, stable or tryAnother (others are the worker's).
+  void on_message(Peer& peer, const DecodedMessage& message);
+  // The peer leaves (closed, or being closed): notify its bindings, leave its group.
+  // Idempotent.
+  void on_leave(Peer& peer);
+
+  size_t group_count() const { return groups_.size(); }
+  const Group* find_group(std::string_view key) const;
+  Peer* find_by_id(uint32_t id) const;
+
+ private:
+  void join(Peer& peer);
+  void become_member(Peer& peer);
+  void bind(Peer& joiner, Peer& member);
+  void end_binding(Peer& joiner);           // forget joiner's binding (id and member)
+  void relay(Peer& from, const DecodedMessage& message);
+  void send_flag(Peer& to, uint32_t field_number, bool value);
+  void send_end_notice(Peer& to, uint32_t id);
+  void send_content(Peer& to, std::string_view content, uint32_t id);
+  void remove_member(Peer& peer);
+  uint32_t fresh_id();
+
+  PeerOutput& out_;
+  std::mt19937_64 rng_;
+  uint64_t next_serial_ = 1;
+  std::unordered_map<std::string_view, std::unique_ptr<Group>> groups_;  // key views into Group::key
+  std::unordered_map<uint32_t, Peer*> ids_;  // live routing ids -> joining peer
+};
+
+}  // namespace sigver

@@ -1,0 +1,139 @@
+// The per-connection protocol half of the worker: the upgrade handshake, WebSocket frames,
+// Sigver messages and closing. The loop half (accept, I/O, timers) is worker_loop.cc.
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
+#include "worker/worker_loop.h"
+#include "ws/http_upgrade.h"
+
+namespace sigver {
+namespace {
+
+uint64_t seconds_to_ms(double s) { return static_cast<uint64_t>(s * 1000.0 + 0.5); }
+
+// Adapts the frame reader's callbacks to the worker for one connection.
+class FrameEvents final : public ws::FrameHandler {
+ public:
+  FrameEvents(Worker& worker, Connection& conn) : worker_(worker), conn_(conn) {}
+  bool on_message(ws::Opcode opcode, char* data, size_t size) override {
+    return worker_.on_ws_message(conn_, opcode, data, size);
+  }
+  bool on_ping(char* data, size_t size) override { return worker_.on_ws_ping(conn_, data, size); }
+  bool on_pong(char*, size_t) override { return true; }
+  bool on_close(uint16_t code, std::string_view reason) override {
+    return worker_.on_ws_close(conn_, code, reason);
+  }
+  void on_error(uint16_t code, std::string_view reason) override {
+    worker_.on_ws_error(conn_, code, reason);
+  }
+
+ private:
+  Worker& worker_;
+  Connection& conn_;
+};
+
+}  // namespace
+
+void Worker::handle_handshake(Connection& c) {
+  ws::UpgradeRequest req = ws::parse_upgrade_request(c.in.view(), config_.max_header_size);
+  switch (req.status) {
+    case ws::UpgradeStatus::kNeedMore:
+      return;
+    case ws::UpgradeStatus::kOk:
+      break;
+    default:
+      LOG_INFO("rejected upgrade request: %s", req.error.c_str());
+      ws::append_error_response(c.out, req.status, req.error);
+      begin_closing(c);
+      return;
+  }
+  // The key is a view into c.in: use it before consuming the request bytes.
+  ws::append_upgrade_response(c.out, req.accept);
+  c.state = ConnState::kOpen;
+  heartbeat_timers_.push(c, loop_.now_ms() + seconds_to_ms(config_.heartbeat_interval));
+  mark_dirty(c);
+  open_websocket(c, req.key);
+  if (c.state != ConnState::kOpen) return;
+  c.in.consume(req.header_size);
+  // The client may have sent its first frames right behind the request.
+  if (!c.in.empty()) feed_frames(c, c.in.data(), c.in.size(), true);
+}
+
+void Worker::open_websocket(Connection& c, std::string_view key) {
+  if (key.empty() || key.size() > config_.max_key_length) {
+    LOG_INFO("invalid key (%zu characters, allowed 1..%u)", key.size(), config_.max_key_length);
+    close_with(c, ws::close_code::kBadKey,
+               key.empty() ? "key is empty" : "key is too long");
+    return;
+  }
+  router_.on_open(c, key);
+}
+
+void Worker::feed_frames(Connection& c, char* data, size_t size, bool from_own_buffer) {
+  FrameEvents events(*this, c);
+  size_t used = c.reader.feed(data, size, events);
+  if (c.state != ConnState::kOpen) return;  // closing: its input was dropped
+  if (from_own_buffer) {
+    c.in.consume(used);
+  } else if (used < size) {
+    c.in.append(data + used, size - used);  // keep the partial frame for the next read
+  }
+}
+
+bool Worker::on_ws_message(Connection& c, ws::Opcode opcode, char* data, size_t size) {
+  if (opcode != ws::Opcode::kBinary) {
+    close_with(c, ws::close_code::kBadMessage, "text messages are not supported");
+    return false;
+  }
+  if (!decode_message(data, size, decoded_)) {
+    close_with(c, ws::close_code::kBadMessage, "not a valid protobuf Message");
+    return false;
+  }
+  switch (decoded_.type) {
+    case MessageType::kNone:
+      close_with(c, ws::close_code::kBadMessage, "message has no type");
+      return false;
+    case MessageType::kIsFirst:
+      close_with(c, ws::close_code::kBadMessage, "isFirst is sent by the server only");
+      return false;
+    case MessageType::kHeartbeat:
+      c.missed_heartbeats = 0;
+      return true;
+    default:
+      router_.on_message(c, decoded_);
+      return c.state == ConnState::kOpen;
+  }
+}
+
+bool Worker::on_ws_ping(Connection& c, char* data, size_t size) {
+  ws::append_frame(c.out, ws::Opcode::kPong, data, size);
+  mark_dirty(c);
+  return true;
+}
+
+bool Worker::on_ws_close(Connection& c, uint16_t code, std::string_view) {
+  // The peer closes first: answer with its code, then close the socket once flushed.
+  router_.on_leave(c);
+  ws::append_close_frame(c.out, code, "");
+  c.close_after_flush = true;
+  begin_closing(c);
+  return false;
+}
+
+void Worker::on_ws_error(Connection& c, uint16_t code, std::string_view reason) {
+  LOG_INFO("protocol error from peer, closing with %u: %.*s", code,
+           static_cast<int>(reason.size()), reason.data());
+  close_with(c, code, reason);
+}
+
+void Worker::close_with(Connection& c, uint16_t code, std::string_view reason) {
+  if (c.state != ConnState::kOpen) return;
+  LOG_DEBUG("closing fd %d with %u: %.*s", c.fd.get(), code, static_cast<int>(reason.size()),
+            reason.data());
+  router_.on_leave(c);
+  ws::append_close_frame(c.out, code, reason);
+  begin_closing(c);
+}
+
+}  // namespace sigver

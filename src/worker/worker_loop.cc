@@ -1,0 +1,450 @@
+#include "worker/worker_loop.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
+#include "worker/worker.h"
+
+namespace sigver {
+namespace {
+
+constexpr size_t kScratchSize = 64 * 1024;
+constexpr int kAcceptBatch = 128;       // accepts per wake-up per listener: keeps loops fair
+constexpr int kReadRounds = 4;          // reads per readable event before serving others
+constexpr uint64_t kAcceptPauseMs = 100;
+
+uint64_t random_seed() {
+  uint64_t seed = 0;
+  if (::getrandom(&seed, sizeof seed, 0) != sizeof seed) seed = static_cast<uint64_t>(::getpid());
+  return seed;
+}
+
+uint64_t seconds_to_ms(double s) { return static_cast<uint64_t>(s * 1000.0 + 0.5); }
+
+}  // namespace
+
+class Worker::Listener final : public EventHandler {
+ public:
+  Listener(Worker& worker, int fd) : worker_(worker), fd_(fd) {}
+  void on_events(uint32_t) override { worker_.accept_from(fd_.get()); }
+  int fd() const { return fd_.get(); }
+
+ private:
+  Worker& worker_;
+  UniqueFd fd_;
+};
+
+class Worker::SignalSource final : public EventHandler {
+ public:
+  SignalSource(Worker& worker, UniqueFd fd) : worker_(worker), fd_(std::move(fd)) {}
+  void on_events(uint32_t) override {
+    signalfd_siginfo info;
+    while (::read(fd_.get(), &info, sizeof info) == sizeof info) {
+      worker_.on_signal(static_cast<int>(info.ssi_signo));
+    }
+  }
+  int fd() const { return fd_.get(); }
+
+ private:
+  Worker& worker_;
+  UniqueFd fd_;
+};
+
+void Connection::on_events(uint32_t events) { worker.on_connection_events(*this, events); }
+
+Worker::Worker(WorkerSetup& setup)
+    : setup_(setup),
+      config_(setup.config),
+      router_(*this, random_seed()),
+      scratch_(std::make_unique_for_overwrite<char[]>(kScratchSize)) {}
+
+Worker::~Worker() = default;
+
+int run_worker(WorkerSetup& setup) {
+  Worker worker(setup);
+  return worker.run();
+}
+
+bool Worker::start() {
+  if (!loop_.ok()) {
+    LOG_CRIT("epoll_create1() failed: %s", std::strerror(errno));
+    return false;
+  }
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int s : {SIGHUP, SIGQUIT, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&mask, s);
+  ::sigprocmask(SIG_BLOCK, &mask, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  UniqueFd sfd(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!sfd) {
+    LOG_CRIT("signalfd() failed: %s", std::strerror(errno));
+    return false;
+  }
+  signals_ = std::make_unique<SignalSource>(*this, std::move(sfd));
+  loop_.add(signals_->fd(), EPOLLIN, signals_.get());
+  for (int fd : setup_.listeners) {
+    listeners_.push_back(std::make_unique<Listener>(*this, fd));
+    if (!loop_.add(fd, EPOLLIN, listeners_.back().get())) {
+      LOG_CRIT("epoll_ctl(listener) failed: %s", std::strerror(errno));
+      return false;
+    }
+  }
+  return true;
+}
+
+int Worker::run() {
+  if (!start()) return 2;
+  LOG_INFO("worker %d started", setup_.index);
+  while (running_) {
+    loop_.poll(next_timeout_ms());
+    close_overflowed();
+    run_timers();
+    close_overflowed();
+    flush_all();
+    graveyard_.clear();
+    if (stopping_ && (conns_.empty() || loop_.now_ms() >= stop_deadline_ms_)) running_ = false;
+  }
+  LOG_INFO("worker %d exiting", setup_.index);
+  return exit_code_;
+}
+
+// ---- accepting ----
+
+void Worker::accept_from(int listen_fd) {
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        LOG_WARN("accept4() failed: %s; pausing new connections for %llu ms",
+                 std::strerror(errno), static_cast<unsigned long long>(kAcceptPauseMs));
+        pause_accepting();
+        return;
+      }
+      LOG_ERROR("accept4() failed: %s", std::strerror(errno));
+      return;
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    add_connection(fd);
+  }
+}
+
+void Worker::pause_accepting() {
+  if (!accepting_) return;
+  accepting_ = false;
+  accept_resume_ms_ = loop_.now_ms() + kAcceptPauseMs;
+  for (auto& l : listeners_) loop_.remove(l->fd());
+}
+
+void Worker::resume_accepting() {
+  if (accepting_ || stopping_) return;
+  accepting_ = true;
+  for (auto& l : listeners_) loop_.add(l->fd(), EPOLLIN, l.get());
+}
+
+Connection& Worker::add_connection(int fd) {
+  auto conn = std::make_unique<Connection>(*this, fd, config_.max_message_size);
+  Connection& c = *conn;
+  c.slot = static_cast<uint32_t>(conns_.size());
+  conns_.push_back(std::move(conn));
+  if (!loop_.add(fd, EPOLLIN, &c)) {
+    LOG_ERROR("epoll_ctl(ADD) failed: %s", std::strerror(errno));
+    destroy(c);
+    return c;
+  }
+  handshake_timers_.push(c, loop_.now_ms() + seconds_to_ms(config_.handshake_timeout));
+  return c;
+}
+
+// ---- reading and writing ----
+
+void Worker::on_connection_events(Connection& c, uint32_t events) {
+  if (c.state == ConnState::kClosed) return;  // closed earlier in this dispatch
+  if (events & EPOLLOUT) on_writable(c);
+  if (c.state == ConnState::kClosed) return;
+  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) on_readable(c);
+}
+
+void Worker::on_readable(Connection& c) {
+  for (int round = 0; round < kReadRounds && c.state != ConnState::kClosed; ++round) {
+    // Bytes that must be kept (a request, or the rest of a partial frame) go to the
+    // connection's own buffer; otherwise read into the shared scratch buffer.
+    const bool own = c.state == ConnState::kHandshake || !c.in.empty();
+    const size_t room = own ? 16 * 1024 : kScratchSize;
+    char* buf = own ? c.in.prepare(room) : scratch_.get();
+    ssize_t n = ::recv(c.fd.get(), buf, room, 0);
+    if (n == 0) {
+      LOG_DEBUG("peer closed the connection (fd %d)", c.fd.get());
+      destroy(c);
+      return;
+    }
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+      LOG_DEBUG("recv() failed: %s", std::strerror(errno));
+      destroy(c);
+      return;
+    }
+    const auto got = static_cast<size_t>(n);
+    switch (c.state) {
+      case ConnState::kHandshake:
+        c.in.commit(got);
+        handle_handshake(c);
+        break;
+      case ConnState::kOpen:
+        if (own) {
+          c.in.commit(got);
+          feed_frames(c, c.in.data(), c.in.size(), true);
+        } else {
+          feed_frames(c, buf, got, false);
+        }
+        break;
+      case ConnState::kClosing:
+        // Waiting for the peer to finish: its bytes no longer matter.
+        if (own) c.in.release();
+        break;
+      case ConnState::kClosed:
+        return;
+    }
+    if (got < room) return;  // drained
+  }
+}
+
+void Worker::on_writable(Connection& c) { flush(c); }
+
+void Worker::mark_dirty(Connection& c) {
+  if (c.dirty) return;
+  c.dirty = true;
+  dirty_.push_back(&c);
+}
+
+void Worker::flush_all() {
+  // Index loop: flushing never adds to the list, but stays safe if it did.
+  for (size_t i = 0; i < dirty_.size(); ++i) {
+    Connection& c = *dirty_[i];
+    c.dirty = false;
+    if (c.state != ConnState::kClosed) flush(c);
+  }
+  dirty_.clear();
+}
+
+void Worker::flush(Connection& c) {
+  while (!c.out.empty()) {
+    ssize_t n = ::send(c.fd.get(), c.out.data(), c.out.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      c.out.consume(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      if (!c.writing) {
+        c.writing = true;
+        loop_.modify(c.fd.get(), EPOLLIN | EPOLLOUT, &c);
+      }
+      return;
+    }
+    LOG_DEBUG("send() failed: %s", std::strerror(errno));
+    destroy(c);
+    return;
+  }
+  if (c.writing) {
+    c.writing = false;
+    loop_.modify(c.fd.get(), EPOLLIN, &c);
+  }
+  if (c.state == ConnState::kClosing) {
+    if (c.close_after_flush) {
+      destroy(c);
+    } else if (!c.shut_down) {
+      // Our close frame (or HTTP error) is out: half-close and wait for the peer's EOF, so
+      // unread bytes on our side never turn into a reset that eats that last message.
+      c.shut_down = true;
+      ::shutdown(c.fd.get(), SHUT_WR);
+    }
+  }
+}
+
+// ---- PeerOutput ----
+
+char* Worker::begin_message(Peer& to, size_t size) {
+  auto& c = static_cast<Connection&>(to);
+  if (c.state != ConnState::kOpen || c.overflowed) return nullptr;
+  if (c.out.size() + size > config_.max_outbound) {
+    c.overflowed = true;
+    overflowed_.push_back(&c);
+    return nullptr;
+  }
+  char* p = c.out.prepare(ws::kMaxFrameHeader + size);
+  return p + ws::write_frame_header(p, ws::Opcode::kBinary, size);
+}
+
+void Worker::end_message(Peer& to, size_t size) {
+  auto& c = static_cast<Connection&>(to);
+  c.out.commit(ws::frame_header_size(size) + size);
+  mark_dirty(c);
+}
+
+void Worker::close(Peer& peer, uint16_t code, std::string_view reason) {
+  close_with(static_cast<Connection&>(peer), code, reason);
+}
+
+void Worker::close_overflowed() {
+  for (size_t i = 0; i < overflowed_.size(); ++i) {
+    Connection& c = *overflowed_[i];
+    if (c.state != ConnState::kOpen) continue;
+    LOG_INFO("peer does not read: outbound queue over %llu bytes, closing it",
+             static_cast<unsigned long long>(config_.max_outbound));
+    close_with(c, ws::close_code::kPolicyViolation, "outbound queue over limit");
+  }
+  overflowed_.clear();
+}
+
+// ---- closing ----
+
+void Worker::begin_closing(Connection& c) {
+  c.state = ConnState::kClosing;
+  c.in.release();
+  c.reader = ws::FrameReader(config_.max_message_size);
+  closing_timers_.push(c, loop_.now_ms() + seconds_to_ms(config_.close_timeout));
+  mark_dirty(c);
+}
+
+void Worker::destroy(Connection& c) {
+  if (c.state == ConnState::kClosed) return;
+  router_.on_leave(c);
+  DeadlineQueue::remove(c);
+  c.fd.reset();  // also removes it from epoll
+  c.state = ConnState::kClosed;
+  c.in.release();
+  c.out.release();
+  // Swap-remove from the table; keep the object alive until the iteration ends.
+  const uint32_t slot = c.slot;
+  graveyard_.push_back(std::move(conns_[slot]));
+  if (slot + 1 != conns_.size()) {
+    conns_[slot] = std::move(conns_.back());
+    conns_[slot]->slot = slot;
+  }
+  conns_.pop_back();
+}
+
+// ---- timers ----
+
+int Worker::next_timeout_ms() {
+  uint64_t next = UINT64_MAX;
+  for (DeadlineQueue* q : {&handshake_timers_, &heartbeat_timers_, &closing_timers_}) {
+    if (DeadlineNode* n = q->front()) next = std::min(next, n->deadline_ms);
+  }
+  if (!accepting_ && !stopping_) next = std::min(next, accept_resume_ms_);
+  if (stopping_) next = std::min(next, stop_deadline_ms_);
+  if (next == UINT64_MAX) return -1;
+  const uint64_t now = loop_.now_ms();
+  return next <= now ? 0 : static_cast<int>(std::min<uint64_t>(next - now, 60000));
+}
+
+void Worker::run_timers() {
+  const uint64_t now = loop_.now_ms();
+  while (DeadlineNode* n = handshake_timers_.pop_expired(now)) {
+    auto& c = static_cast<Connection&>(*n);
+    LOG_DEBUG("handshake not finished in time, closing fd %d", c.fd.get());
+    destroy(c);
+  }
+  while (DeadlineNode* n = closing_timers_.pop_expired(now)) {
+    destroy(static_cast<Connection&>(*n));
+  }
+  while (DeadlineNode* n = heartbeat_timers_.pop_expired(now)) {
+    heartbeat(static_cast<Connection&>(*n));
+  }
+  if (!accepting_ && now >= accept_resume_ms_) resume_accepting();
+}
+
+void Worker::heartbeat(Connection& c) {
+  if (c.state != ConnState::kOpen) return;
+  if (++c.missed_heartbeats >= config_.heartbeat_misses) {
+    LOG_DEBUG("no heartbeat from fd %d for %d intervals", c.fd.get(), c.missed_heartbeats);
+    close_with(c, ws::close_code::kHeartbeat, "no heartbeat");
+    return;
+  }
+  heartbeat_timers_.push(c, loop_.now_ms() + seconds_to_ms(config_.heartbeat_interval));
+  char msg[4];
+  size_t n = write_bool_message(msg, field::kHeartbeat, true);
+  if (char* p = begin_message(c, n)) {
+    std::memcpy(p, msg, n);
+    end_message(c, n);
+  }
+}
+
+// ---- signals, reload, stop ----
+
+void Worker::on_signal(int signo) {
+  switch (signo) {
+    case SIGHUP:
+      reload();
+      break;
+    case SIGUSR1: {
+      std::string error;
+      if (!log::reopen(error)) LOG_ERROR("%s", error.c_str());
+      break;
+    }
+    case SIGQUIT:
+      begin_graceful_stop();
+      break;
+    case SIGTERM:
+    case SIGINT:
+      LOG_INFO("worker %d: fast stop", setup_.index);
+      running_ = false;
+      break;
+    default:
+      break;
+  }
+}
+
+void Worker::reload() {
+  if (!setup_.reload_config) return;
+  Config fresh;
+  std::string error;
+  if (!setup_.reload_config(fresh, error)) {
+    LOG_ERROR("reload failed, keeping the old configuration: %s", error.c_str());
+    return;
+  }
+  // The listen address and worker count belong to the master; everything else changes here.
+  fresh.listen = config_.listen;
+  fresh.worker_processes = config_.worker_processes;
+  config_ = fresh;
+  log::Level level;
+  if (log::parse_level(config_.log_level, level)) log::set_level(level);
+  apply_limits();
+  LOG_NOTICE("worker %d: configuration reloaded", setup_.index);
+}
+
+void Worker::apply_limits() {
+  for (auto& c : conns_) c->reader.set_max_message_size(config_.max_message_size);
+}
+
+void Worker::begin_graceful_stop() {
+  if (stopping_) return;
+  LOG_INFO("worker %d: graceful stop, closing %zu connections", setup_.index, conns_.size());
+  stopping_ = true;
+  stop_deadline_ms_ = loop_.now_ms() + seconds_to_ms(config_.close_timeout) + 1000;
+  listeners_.clear();  // closes them, which also removes them from epoll
+  accepting_ = false;
+  // Copy: closing may destroy (and so swap-remove) connections.
+  std::vector<Connection*> all;
+  all.reserve(conns_.size());
+  for (auto& c : conns_) all.push_back(c.get());
+  for (Connection* c : all) {
+    if (c->state == ConnState::kOpen) {
+      close_with(*c, ws::close_code::kGoingAway, "server shutting down");
+    } else if (c->state == ConnState::kHandshake) {
+      destroy(*c);
+    }
+  }
+}
+
+}  // namespace sigver

@@ -1,0 +1,94 @@
+#pragma once
+// The worker's event loop: accepts connections, runs the upgrade handshake, frames and
+// decodes messages, hands them to the router, and writes what the router queues, flushing
+// every dirty connection once just before sleeping (one send per peer per wake-up).
+#include <signal.h>
+
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "core/config.h"
+#include "core/deadline_queue.h"
+#include "core/event_loop.h"
+#include "core/worker_setup.h"
+#include "worker/codec.h"
+#include "worker/connection.h"
+#include "worker/router.h"
+
+namespace sigver {
+
+class Worker final : public PeerOutput {
+ public:
+  explicit Worker(WorkerSetup& setup);
+  ~Worker() override;
+  // Runs until stopped; returns the exit code.
+  int run();
+
+  // Connection events (called by Connection::on_events).
+  void on_connection_events(Connection& c, uint32_t events);
+
+  // PeerOutput
+  char* begin_message(Peer& to, size_t size) override;
+  void end_message(Peer& to, size_t size) override;
+  void close(Peer& peer, uint16_t code, std::string_view reason) override;
+
+  // Frame callbacks of an open connection (see worker_frames.cc).
+  bool on_ws_message(Connection& c, ws::Opcode opcode, char* data, size_t size);
+  bool on_ws_ping(Connection& c, char* data, size_t size);
+  bool on_ws_close(Connection& c, uint16_t code, std::string_view reason);
+  void on_ws_error(Connection& c, uint16_t code, std::string_view reason);
+
+ private:
+  class Listener;
+  class SignalSource;
+
+  bool start();
+  void accept_from(int listen_fd);
+  void pause_accepting();
+  void resume_accepting();
+  Connection& add_connection(int fd);
+  void on_readable(Connection& c);
+  void on_writable(Connection& c);
+  void handle_handshake(Connection& c);
+  void open_websocket(Connection& c, std::string_view key);
+  void feed_frames(Connection& c, char* data, size_t size, bool from_own_buffer);
+  void close_with(Connection& c, uint16_t code, std::string_view reason);
+  void begin_closing(Connection& c);
+  void destroy(Connection& c);
+  void mark_dirty(Connection& c);
+  void flush(Connection& c);
+  void flush_all();
+  void close_overflowed();
+  void run_timers();
+  int next_timeout_ms();
+  void heartbeat(Connection& c);
+  void on_signal(int signo);
+  void reload();
+  void begin_graceful_stop();
+  void apply_limits();
+
+  WorkerSetup& setup_;
+  Config config_;
+  EventLoop loop_;
+  Router router_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::unique_ptr<SignalSource> signals_;
+  std::vector<std::unique_ptr<Connection>> conns_;
+  std::vector<std::unique_ptr<Connection>> graveyard_;  // closed this iteration
+  std::vector<Connection*> dirty_;
+  std::vector<Connection*> overflowed_;
+  DeadlineQueue handshake_timers_;
+  DeadlineQueue heartbeat_timers_;
+  DeadlineQueue closing_timers_;
+  std::unique_ptr<char[]> scratch_;  // shared read buffer: idle peers own no input buffer
+  DecodedMessage decoded_;
+  uint64_t accept_resume_ms_ = 0;    // accepting paused (out of descriptors) until then
+  uint64_t stop_deadline_ms_ = 0;    // graceful stop: give up waiting for peers then
+  bool accepting_ = true;
+  bool stopping_ = false;
+  bool running_ = true;
+  int exit_code_ = 0;
+};
+
+}  // namespace sigver
