@@ -1,0 +1,99 @@
+// Entry point of both binaries: `sigverd` (nginx-like: -c FILE, -t, -s SIGNAL) and `sigver`
+// (the seed's command line), chosen at compile time by SIGVER_SEED_CLI. The only file that
+// sees both the master and the worker.
+#include <cstdio>
+#include <string>
+
+#include "core/log.h"
+#include "master/cli.h"
+#include "master/master.h"
+#include "worker/worker.h"
+
+namespace {
+
+#ifdef SIGVER_SEED_CLI
+constexpr const char* kProgram = "sigver";
+sigver::CliResult parse_args(int argc, char** argv) {
+  return sigver::parse_sigver_args(argc, argv);
+}
+#else
+constexpr const char* kProgram = "sigverd";
+sigver::CliResult parse_args(int argc, char** argv) {
+  return sigver::parse_sigverd_args(argc, argv);
+}
+#endif
+
+// Settings this build cannot serve yet get a clear error instead of being ignored.
+bool check_supported(const sigver::Config& config, std::string& error) {
+  if (!config.tls_certificate.empty() || !config.tls_certificate_key.empty() ||
+      !config.tls_ca.empty() || config.listen_tls) {
+    error = "TLS (wss://) is not supported yet by this version: remove the certificate "
+            "settings (--key/--cert/--ca, [tls], listen_tls)";
+    return false;
+  }
+  return true;
+}
+
+bool setup_logging(const sigver::Config& config, std::string& error) {
+  sigver::log::Level level;
+  if (!sigver::log::parse_level(config.log_level, level)) {
+    error = "invalid log_level \"" + config.log_level + "\"";
+    return false;
+  }
+  sigver::log::set_level(level);
+  return sigver::log::open(config.error_log, error);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using Action = sigver::CliResult::Action;
+  sigver::CliResult cli = parse_args(argc, argv);
+  std::string error;
+  switch (cli.action) {
+    case Action::kHelp:
+    case Action::kVersion:
+      std::fputs(cli.message.c_str(), stdout);
+      if (!cli.message.empty() && cli.message.back() != '\n') std::fputc('\n', stdout);
+      return 0;
+    case Action::kError:
+      std::fprintf(stderr, "%s\n", cli.message.c_str());
+      return 1;
+    case Action::kSignal:
+      return sigver::signal_running_master(cli.config, cli.signal);
+    case Action::kTestConfig: {
+      const std::string name = cli.config.source.empty() ? "(built-in defaults)" : cli.config.source;
+      if (!check_supported(cli.config, error)) {
+        std::fprintf(stderr, "%s: %s\n%s: configuration file %s test failed\n", kProgram,
+                     error.c_str(), kProgram, name.c_str());
+        return 1;
+      }
+      std::printf("%s: the configuration file %s syntax is ok\n"
+                  "%s: configuration file %s test is successful\n",
+                  kProgram, name.c_str(), kProgram, name.c_str());
+      return 0;
+    }
+    case Action::kRun:
+      break;
+  }
+  if (!check_supported(cli.config, error) || !setup_logging(cli.config, error)) {
+    std::fprintf(stderr, "%s: %s\n", kProgram, error.c_str());
+    return 1;
+  }
+  sigver::MasterOptions options;
+  options.config = cli.config;
+  options.config_name = cli.config.source;
+  // Reload = parse the same command line again: the file is re-read, overrides re-applied.
+  options.reload_config = [argc, argv](sigver::Config& config, std::string& err) {
+    sigver::CliResult again = parse_args(argc, argv);
+    if (again.action == Action::kError) {
+      err = again.message;
+      return false;
+    }
+    if (!check_supported(again.config, err)) return false;
+    config = again.config;
+    return true;
+  };
+  options.worker_main = sigver::run_worker;
+  return sigver::run_master(options);
+}
