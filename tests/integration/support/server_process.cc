@@ -1,0 +1,228 @@
+#include "support/server_process.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "core/unique_fd.h"
+
+extern char** environ;
+
+namespace sigver::itest {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kStartBound = std::chrono::seconds(10);
+constexpr int kStartAttempts = 3;  // another process may grab the port between probe and bind
+
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+    text.replace(at, from.size(), to);
+  return text;
+}
+
+bool write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  return static_cast<bool>(out);
+}
+
+bool tcp_connects(uint16_t port) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+}
+
+std::string describe_status(int status) {
+  if (status < 0) return "not exited";
+  if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return std::string("killed by signal ") + strsignal(WTERMSIG(status));
+  return "status " + std::to_string(status);
+}
+
+}  // namespace
+
+uint16_t find_free_port() {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = 0;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return 0;
+  socklen_t len = sizeof addr;
+  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
+  return ntohs(addr.sin_port);
+}
+
+std::string read_file_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+ServerProcess::ServerProcess(std::string binary, ServerConfig config) {
+  char pattern[] = "/tmp/sigver-itest-XXXXXX";
+  if (::mkdtemp(pattern) == nullptr) {
+    failure_ = std::string("mkdtemp: ") + std::strerror(errno);
+    return;
+  }
+  dir_ = pattern;
+  config_path_ = dir_ + "/sigverd.conf";
+  log_path_ = dir_ + "/error.log";
+  output_path_ = dir_ + "/output.txt";
+  if (!config.binary.empty()) binary = config.binary;
+  for (int attempt = 0; attempt < kStartAttempts && !ready_; ++attempt) {
+    if (attempt > 0) stop();
+    ready_ = start_once(binary, config);
+  }
+}
+
+ServerProcess::~ServerProcess() {
+  stop();
+  if (!dir_.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+}
+
+bool ServerProcess::start_once(const std::string& binary, const ServerConfig& config) {
+  port_ = find_free_port();
+  if (port_ == 0) {
+    failure_ = "could not find a free port";
+    return false;
+  }
+  const std::string port_text = std::to_string(port_);
+  std::ostringstream ini;
+  ini << "[server]\nlisten = 127.0.0.1:" << port_text << "\n";
+  for (const auto& line : config.server) ini << line << "\n";
+  ini << "\n[protocol]\n";
+  for (const auto& line : config.protocol) ini << line << "\n";
+  ini << "\n[log]\nlog_level = debug\nerror_log = " << log_path_ << "\n";
+  config_text_ = ini.str();
+  if (!write_file(config_path_, config_text_)) {
+    failure_ = "cannot write " + config_path_;
+    return false;
+  }
+
+  std::vector<std::string> args{binary};
+  if (config.args.empty()) {
+    args.insert(args.end(), {"-c", config_path_});
+  } else {
+    for (const auto& arg : config.args) args.push_back(replace_all(arg, "{port}", port_text));
+  }
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output_path_.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  // Its own process group, so that a server that ignores SIGTERM can be killed together with
+  // the workers it forked, without touching anything else.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+  posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t empty_mask;
+  sigemptyset(&empty_mask);
+  posix_spawnattr_setsigmask(&attr, &empty_mask);
+  pid_t child = -1;
+  const int rc = ::posix_spawn(&child, binary.c_str(), &actions, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    failure_ = "posix_spawn " + binary + ": " + std::strerror(rc);
+    return false;
+  }
+  pid_ = child;
+  exit_status_ = -1;
+  return wait_until_accepting(kStartBound);
+}
+
+bool ServerProcess::wait_until_accepting(std::chrono::milliseconds bound) {
+  const auto deadline = Clock::now() + bound;
+  while (Clock::now() < deadline) {
+    if (!running()) {
+      failure_ = "server " + describe_status(exit_status_) + " before accepting connections";
+      return false;
+    }
+    if (tcp_connects(port_)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  failure_ = "server did not accept a connection on port " + std::to_string(port_) + " within " +
+             std::to_string(bound.count()) + " ms";
+  return false;
+}
+
+bool ServerProcess::running() {
+  if (pid_ < 0) return false;
+  int status = 0;
+  const pid_t done = ::waitpid(pid_, &status, WNOHANG);
+  if (done == pid_) {
+    exit_status_ = status;
+    pid_ = -1;
+    return false;
+  }
+  return done == 0;
+}
+
+int ServerProcess::stop(std::chrono::milliseconds grace) {
+  if (pid_ < 0) return exit_status_;
+  const pid_t child = pid_;
+  if (running()) ::kill(child, SIGTERM);
+  const auto deadline = Clock::now() + grace;
+  while (pid_ >= 0 && Clock::now() < deadline) {
+    if (!running()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (pid_ >= 0) {
+    ::kill(-child, SIGKILL);  // the child's own process group: it and the workers it forked
+    int status = 0;
+    if (::waitpid(child, &status, 0) == child) exit_status_ = status;
+    pid_ = -1;
+  }
+  return exit_status_;
+}
+
+std::string ServerProcess::log_text() const { return read_file_text(log_path_); }
+
+std::string ServerProcess::output_text() const { return read_file_text(output_path_); }
+
+std::string ServerProcess::diagnostics() const {
+  std::string text;
+  if (!failure_.empty()) text += failure_ + "\n";
+  text += "--- config ---\n" + config_text_;
+  text += "--- error log (last 4000 bytes) ---\n";
+  const std::string log = log_text();
+  text += log.size() > 4000 ? log.substr(log.size() - 4000) : log;
+  text += "--- stdout/stderr ---\n" + output_text();
+  return text;
+}
+
+}  // namespace sigver::itest

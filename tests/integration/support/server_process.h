@@ -1,0 +1,70 @@
+#pragma once
+// Runs the real sigverd binary for one test: writes a temporary INI config that listens on a
+// free 127.0.0.1 port, spawns the binary, waits until it accepts TCP connections, and on
+// destruction stops it (SIGTERM, then SIGKILL after 5 s) and removes the temporary files.
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sigver::itest {
+
+struct ServerConfig {
+  // Extra "key = value" lines for each section. `listen`, `log_level` and `error_log` are
+  // always written by ServerProcess and must not be repeated here.
+  std::vector<std::string> server;
+  std::vector<std::string> protocol;
+  // When non-empty, the binary is run with these arguments instead of `-c CONFIG`; the
+  // literal "{port}" in an argument is replaced by the chosen port (for the seed's CLI).
+  std::vector<std::string> args;
+  std::string binary;  // defaults to SIGVERD_BIN given at construction
+};
+
+class ServerProcess {
+ public:
+  ServerProcess(std::string binary, ServerConfig config);
+  ~ServerProcess();
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  // True once the server accepted a TCP connection on port(); false if it exited or did not
+  // accept within the start-up bound. diagnostics() explains why.
+  bool ready() const { return ready_; }
+  uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  std::string config_text() const { return config_text_; }
+  std::string log_text() const;     // content of the error log
+  std::string output_text() const;  // what the process wrote to stdout/stderr
+  std::string diagnostics() const;  // why it is not ready, plus config, log and output
+
+  // True while the child has not exited (reaps it if it has).
+  bool running();
+  // Sends SIGTERM and waits up to `grace` for the exit; SIGKILLs the child's process group
+  // after that. Returns the wait status (-1 if nothing to stop). Idempotent.
+  int stop(std::chrono::milliseconds grace = std::chrono::seconds(5));
+
+ private:
+  bool start_once(const std::string& binary, const ServerConfig& config);
+  bool wait_until_accepting(std::chrono::milliseconds bound);
+
+  std::string dir_;  // temporary directory holding config, log and output
+  std::string config_path_;
+  std::string log_path_;
+  std::string output_path_;
+  std::string config_text_;
+  std::string failure_;
+  uint16_t port_ = 0;
+  pid_t pid_ = -1;
+  int exit_status_ = -1;
+  bool ready_ = false;
+};
+
+// Finds a port that is free right now on 127.0.0.1 by binding port 0.
+uint16_t find_free_port();
+
+// Reads a whole file ("" if it cannot be read).
+std::string read_file_text(const std::string& path);
+
+}  // namespace sigver::itest
