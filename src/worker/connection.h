@@ -36,6 +36,7 @@ struct Connection final : EventHandler, DeadlineNode, Peer {
   bool close_after_flush = false;  // the peer closed first: close the socket once flushed
   bool shut_down = false;          // our side is shut down for writing
   bool overflowed = false;         // outbound queue passed max_outbound: close with 1008
+  bool adopted = false;            // handed over by another worker: never passed on again
   uint32_t slot = 0;               // index in the worker's connection table
   Buffer in;                       // bytes read but not yet consumed (partial request/frame)
   Buffer out;                      // bytes to send

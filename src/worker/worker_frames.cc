@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/key_owner.h"
 #include "core/log.h"
 #include "worker/worker_loop.h"
 #include "ws/http_upgrade.h"
@@ -47,6 +48,14 @@ void Worker::handle_handshake(Connection& c) {
       ws::append_error_response(c.out, req.status, req.error);
       begin_closing(c);
       return;
+  }
+  // A group never spans processes: the key's owner finishes the handshake.
+  if (!c.adopted && setup_.count > 1) {
+    const int owner = key_owner(req.key, setup_.count);
+    if (owner != setup_.index) {
+      hand_off(c, owner);
+      return;
+    }
   }
   // The key is a view into c.in: use it before consuming the request bytes.
   ws::append_upgrade_response(c.out, req.accept);

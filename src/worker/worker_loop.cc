@@ -58,6 +58,15 @@ class Worker::SignalSource final : public EventHandler {
   UniqueFd fd_;
 };
 
+class Worker::Inbox final : public EventHandler {
+ public:
+  explicit Inbox(Worker& worker) : worker_(worker) {}
+  void on_events(uint32_t) override { worker_.receive_handoffs(); }
+
+ private:
+  Worker& worker_;
+};
+
 void Connection::on_events(uint32_t events) { worker.on_connection_events(*this, events); }
 
 Worker::Worker(WorkerSetup& setup)
@@ -90,6 +99,13 @@ bool Worker::start() {
   }
   signals_ = std::make_unique<SignalSource>(*this, std::move(sfd));
   loop_.add(signals_->fd(), EPOLLIN, signals_.get());
+  if (setup_.inbox >= 0) {
+    inbox_ = std::make_unique<Inbox>(*this);
+    if (!loop_.add(setup_.inbox, EPOLLIN, inbox_.get())) {
+      LOG_CRIT("epoll_ctl(handoff queue) failed: %s", std::strerror(errno));
+      return false;
+    }
+  }
   for (int fd : setup_.listeners) {
     listeners_.push_back(std::make_unique<Listener>(*this, fd));
     if (!loop_.add(fd, EPOLLIN, listeners_.back().get())) {
@@ -112,7 +128,9 @@ int Worker::run() {
     graveyard_.clear();
     if (stopping_ && (conns_.empty() || loop_.now_ms() >= stop_deadline_ms_)) running_ = false;
   }
-  LOG_INFO("worker %d exiting", setup_.index);
+  LOG_INFO("worker %d exiting (connections handed off: %llu sent, %llu received)",
+           setup_.index, static_cast<unsigned long long>(handoffs_sent_),
+           static_cast<unsigned long long>(handoffs_received_));
   return exit_code_;
 }
 

@@ -42,6 +42,7 @@ class Worker final : public PeerOutput {
  private:
   class Listener;
   class SignalSource;
+  class Inbox;
 
   bool start();
   void accept_from(int listen_fd);
@@ -51,6 +52,10 @@ class Worker final : public PeerOutput {
   void on_readable(Connection& c);
   void on_writable(Connection& c);
   void handle_handshake(Connection& c);
+  // Passes a connection whose key another worker owns to that worker (worker_handoff.cc).
+  void hand_off(Connection& c, int owner);
+  void adopt(int fd, const char* bytes, size_t size);
+  void receive_handoffs();
   void open_websocket(Connection& c, std::string_view key);
   void feed_frames(Connection& c, char* data, size_t size, bool from_own_buffer);
   void close_with(Connection& c, uint16_t code, std::string_view reason);
@@ -74,6 +79,10 @@ class Worker final : public PeerOutput {
   Router router_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unique_ptr<SignalSource> signals_;
+  std::unique_ptr<Inbox> inbox_;
+  std::unique_ptr<char[]> inbox_buffer_;
+  uint64_t handoffs_sent_ = 0;
+  uint64_t handoffs_received_ = 0;
   std::vector<std::unique_ptr<Connection>> conns_;
   std::vector<std::unique_ptr<Connection>> graveyard_;  // closed this iteration
   std::vector<Connection*> dirty_;
