@@ -215,20 +215,23 @@ char* write_varint(char* out, uint64_t value) {
 // to libprotobuf and is forwarded as such). `content` was validated by decode_message.
 template <typename Emit>
 void for_each_forwarded_run(std::string_view content, Emit emit) {
+  const auto between = [](const char* begin, const char* end) {
+    return std::string_view(begin, static_cast<size_t>(end - begin));
+  };
   WireReader reader(content);
   const char* run_start = reader.position();
+  const char* field_start = run_start;
   while (!reader.at_end()) {
-    const char* field_start = reader.position();
     uint32_t tag;
+    // Invalid input cannot come from decode_message; stop before the broken field anyway.
     if (!reader.read_tag(tag) || !skip_field(reader, tag, kMaxDepth)) break;
     if (tag == make_tag(field::kContentId, kVarint)) {
-      if (field_start != run_start) emit(std::string_view(run_start, field_start - run_start));
+      if (field_start != run_start) emit(between(run_start, field_start));
       run_start = reader.position();
     }
+    field_start = reader.position();
   }
-  if (reader.position() != run_start) {
-    emit(std::string_view(run_start, reader.position() - run_start));
-  }
+  if (field_start != run_start) emit(between(run_start, field_start));
 }
 
 size_t content_body_size(std::string_view content, uint32_t id) {

@@ -423,6 +423,12 @@ TEST(CodecEncode, ContentKeepsEverythingButTheId) {
             bytes({0x0A, static_cast<int>(without_ids.size())}) + without_ids);
 }
 
+TEST(CodecEncode, StopsBeforeABrokenField) {
+  // Not reachable from decode_message, but the encoder must still emit a valid message.
+  const std::string content = bytes({0x12, 0x01, 'a', 0x08, 0x03, 0x20, 0x80});
+  EXPECT_EQ(encode_content(content, 5), bytes({0x0A, 0x05, 0x08, 0x05, 0x12, 0x01, 'a'}));
+}
+
 TEST(CodecEncode, SizeCoversLongLengthsAndIds) {
   for (size_t data_size : {0u, 1u, 120u, 200u, 20000u}) {
     for (uint32_t id : {0u, 1u, 127u, 128u, 0xFFFFFFFFu}) {
