@@ -101,7 +101,7 @@ void SigverTest::ExpectContentAtMember(Peer& member, std::string_view data, uint
 }
 
 void SigverTest::MakePair(Peer& member, Peer& joiner, uint32_t& id, std::string_view key) {
-  const std::string group = key.empty() ? random_key("pair") : std::string(key);
+  const std::string group = key.empty() ? random_key("p") : std::string(key);
   member = NewPeer();
   joiner = NewPeer();
   ASSERT_NO_FATAL_FAILURE(Join(member, group, true));
@@ -111,7 +111,7 @@ void SigverTest::MakePair(Peer& member, Peer& joiner, uint32_t& id, std::string_
 }
 
 AssertionResult SigverTest::ServerHealthy() {
-  const std::string key = random_key("health");
+  const std::string key = random_key("h");
   Peer member = NewPeer();
   Peer joiner = NewPeer();
   bool first = false;

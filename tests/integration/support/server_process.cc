@@ -93,7 +93,6 @@ ServerProcess::ServerProcess(std::string binary, ServerConfig config) {
   config_path_ = dir_ + "/sigverd.conf";
   log_path_ = dir_ + "/error.log";
   output_path_ = dir_ + "/output.txt";
-  if (!config.binary.empty()) binary = config.binary;
   for (int attempt = 0; attempt < kStartAttempts && !ready_; ++attempt) {
     if (attempt > 0) stop();
     ready_ = start_once(binary, config);

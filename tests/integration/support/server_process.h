@@ -14,12 +14,11 @@ namespace sigver::itest {
 struct ServerConfig {
   // Extra "key = value" lines for each section. `listen`, `log_level` and `error_log` are
   // always written by ServerProcess and must not be repeated here.
-  std::vector<std::string> server;
-  std::vector<std::string> protocol;
+  std::vector<std::string> server{};
+  std::vector<std::string> protocol{};
   // When non-empty, the binary is run with these arguments instead of `-c CONFIG`; the
   // literal "{port}" in an argument is replaced by the chosen port (for the seed's CLI).
-  std::vector<std::string> args;
-  std::string binary;  // defaults to SIGVERD_BIN given at construction
+  std::vector<std::string> args{};
 };
 
 class ServerProcess {

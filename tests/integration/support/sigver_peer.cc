@@ -1,8 +1,8 @@
 #include "support/sigver_peer.h"
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <random>
 
 namespace sigver::itest {
@@ -109,12 +109,14 @@ pb::Message is_first_message(bool value) {
 }
 
 std::string random_key(std::string_view prefix) {
+  // 48 random bits keep keys short (some tests configure max_key_length = 16) and unique
+  // in practice; a mutex because the generator is shared.
+  static std::mutex mutex;
   static std::mt19937_64 generator{std::random_device{}()};
-  static std::atomic<uint64_t> counter{0};
-  char text[48];
-  std::snprintf(text, sizeof text, "-%016llx-%llu",
-                static_cast<unsigned long long>(generator()),
-                static_cast<unsigned long long>(counter++));
+  std::lock_guard lock(mutex);
+  char text[16];
+  std::snprintf(text, sizeof text, "%012llx",
+                static_cast<unsigned long long>(generator() & 0xFFFFFFFFFFFFull));
   return std::string(prefix) + text;
 }
 

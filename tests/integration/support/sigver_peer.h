@@ -43,7 +43,7 @@ pb::Message try_another_message();
 pb::Message heartbeat_message();
 pb::Message is_first_message(bool value);
 
-// A fresh key unlikely to collide with another test's (random + counter).
+// A fresh key unlikely to collide with another test's: prefix + 12 random hex digits.
 std::string random_key(std::string_view prefix = "k");
 
 class Peer {

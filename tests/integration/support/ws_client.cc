@@ -119,6 +119,8 @@ bool WsClient::connect(uint16_t port, Millis timeout) {
   }
   const int one = 1;
   ::setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (receive_buffer_ > 0)
+    ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &receive_buffer_, sizeof receive_buffer_);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);

@@ -73,6 +73,9 @@ class WsClient {
   WsClient(WsClient&&) = default;
   WsClient& operator=(WsClient&&) = default;
 
+  // Applied by the next connect(): a small SO_RCVBUF makes a peer that stops reading fill up
+  // quickly (backpressure tests).
+  void set_receive_buffer(int bytes) { receive_buffer_ = bytes; }
   bool connect(uint16_t port, Millis timeout = kDefaultTimeout);
   bool connected() const { return fd_.valid(); }
   int fd() const { return fd_.get(); }
@@ -118,6 +121,7 @@ class WsClient {
   std::string in_;
   std::string sent_key_;
   std::string error_;
+  int receive_buffer_ = 0;
 };
 
 // base64(SHA-1(key + RFC 6455 GUID)).
