@@ -1,0 +1,102 @@
+// The in-page side of one test peer: a netflux WebGroup plus a record of what happened to
+// it. The Node runner drives it through page.evaluate / page.waitForFunction.
+(function () {
+  'use strict';
+
+  const { WebGroup, WebGroupState, SignalingState } = window.netflux;
+
+  const peer = {
+    group: null,
+    joinStartedAt: 0,
+    joinedAt: 0,
+    expectedSize: 0,
+    received: [],
+    events: [],
+
+    // Creates the WebGroup and starts joining KEY through the signaling server at URL;
+    // the join is complete once the group has EXPECTED_SIZE members (this one included).
+    // No ICE servers: the peers reach each other through loopback host candidates only.
+    join(signalingUrl, key, expectedSize) {
+      this.expectedSize = expectedSize;
+      const group = new WebGroup({
+        signalingServer: signalingUrl,
+        rtcConfiguration: { iceServers: [] },
+      });
+      this.group = group;
+      group.onMessage = (id, data) => this.received.push({ from: id, data: String(data) });
+      // Each change may complete the join: check right away so the join time is exact.
+      group.onMemberJoin = (id) => {
+        this.note(`member joined ${id}`);
+        this.hasJoined();
+      };
+      group.onMemberLeave = (id) => this.note(`member left ${id}`);
+      group.onStateChange = (state) => {
+        this.note(`state ${WebGroupState[state] !== undefined ? WebGroupState[state] : state}`);
+        this.hasJoined();
+      };
+      group.onSignalingStateChange = (state) => {
+        this.note(`signaling ${signalingName(state)}`);
+        this.hasJoined();
+      };
+      this.joinStartedAt = performance.now();
+      group.join(key);
+    },
+
+    // True once this peer is JOINED, sees SIZE members (itself included) and, unless it
+    // is alone, has told the server it is stable (or was first, which is also STABLE).
+    isJoinedWith(size) {
+      const g = this.group;
+      if (!g) return false;
+      return (
+        g.state === WebGroupState.JOINED &&
+        g.members.length === size &&
+        g.signalingState === SignalingState.STABLE
+      );
+    },
+
+    // True once the join started by join() has completed; remembers when that happened.
+    hasJoined() {
+      if (!this.joinedAt && this.isJoinedWith(this.expectedSize)) this.joinedAt = performance.now();
+      return this.joinedAt > 0;
+    },
+
+    joinMillis() {
+      return Math.round(this.joinedAt - this.joinStartedAt);
+    },
+
+    send(text) {
+      this.group.send(text);
+    },
+
+    leave() {
+      this.group.leave();
+    },
+
+    hasReceived(from, text) {
+      return this.received.some((m) => m.from === from && m.data === text);
+    },
+
+    snapshot() {
+      const g = this.group;
+      return {
+        myId: g ? g.myId : null,
+        members: g ? g.members.slice() : [],
+        state: g ? g.state : null,
+        signalingState: g ? signalingName(g.signalingState) : null,
+        received: this.received.slice(),
+        events: this.events.slice(),
+        sockets: window.e2eSocketEvents.slice(),
+      };
+    },
+
+    note(what) {
+      this.events.push({ t: Math.round(performance.now()), what });
+    },
+  };
+
+  function signalingName(state) {
+    return ['CONNECTING', 'CONNECTED', 'STABLE', 'CLOSING', 'CLOSED'][state] || String(state);
+  }
+
+  window.peer = peer;
+})();

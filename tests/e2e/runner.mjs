@@ -1,0 +1,105 @@
+// Runs the browser scenarios against a signaling server that is already listening.
+//   node runner.mjs ws://127.0.0.1:PORT [scenario-name ...]
+// Prints `PASS name (join times ...)` or `FAIL name: reason` per scenario, then
+// `e2e: N passed, M failed`; exits 1 if any failed. run.sh starts the server and calls this;
+// with SIGVER_E2E_SERVER_PID set, a server that died during the run is one more failure.
+import { launchBrowser } from './lib/browser.mjs';
+import { Journal } from './lib/journal.mjs';
+import { scenarios } from './lib/scenarios.mjs';
+import { startStaticServer } from './lib/static-server.mjs';
+
+const SCENARIO_TIMEOUT_MS = Number(process.env.SIGVER_E2E_SCENARIO_TIMEOUT_MS || 90_000);
+const CLEANUP_TIMEOUT_MS = 10_000;
+const VERBOSE = process.env.SIGVER_E2E_VERBOSE === '1';
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const expiry = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, expiry]).finally(() => clearTimeout(timer));
+}
+
+async function snapshotLines(peers) {
+  const lines = [];
+  for (const peer of peers) {
+    const s = await withTimeout(peer.snapshot(), 3_000, 'snapshot').catch(() => null);
+    if (!s) {
+      lines.push(`${peer.name}: no snapshot (page unresponsive)`);
+      continue;
+    }
+    lines.push(`${peer.name}: id=${s.myId} state=${s.state} signaling=${s.signalingState} ` +
+      `members=[${s.members.join(',')}] received=${s.received.length}`);
+    for (const e of s.events) lines.push(`${peer.name}:   +${e.t}ms ${e.what}`);
+    for (const e of s.sockets) lines.push(`${peer.name}:   +${e.t}ms ws#${e.ws} ${e.what}`);
+  }
+  return lines;
+}
+
+async function runScenario(scenario, pageUrl, signalingUrl) {
+  const journal = new Journal();
+  const ctx = { browser: null, pageUrl, signalingUrl, journal, peers: [] };
+  let verdict;
+  try {
+    ctx.browser = await withTimeout(launchBrowser(), 40_000, 'browser launch');
+    const joinTimes = await withTimeout(scenario.run(ctx), SCENARIO_TIMEOUT_MS, 'scenario');
+    verdict = { ok: true, line: `PASS ${scenario.name} (join times ${joinTimes})` };
+  } catch (err) {
+    const reason = String(err && err.message ? err.message : err).split('\n')[0];
+    verdict = { ok: false, line: `FAIL ${scenario.name}: ${reason}` };
+  }
+  const details = !verdict.ok || VERBOSE
+    ? [...journal.render({ withHeartbeats: VERBOSE }), ...(await snapshotLines(ctx.peers))]
+    : [];
+  for (const peer of ctx.peers) await withTimeout(peer.close(), CLEANUP_TIMEOUT_MS, 'close').catch(() => {});
+  if (ctx.browser) await withTimeout(ctx.browser.close(), CLEANUP_TIMEOUT_MS, 'close').catch(() => {});
+  return { ...verdict, details };
+}
+
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function main() {
+  const [signalingUrl, ...only] = process.argv.slice(2);
+  if (!signalingUrl || !/^wss?:\/\//.test(signalingUrl)) {
+    console.error('usage: node runner.mjs ws://127.0.0.1:PORT [scenario ...]');
+    process.exit(2);
+  }
+  const unknown = only.filter((name) => !scenarios.some((s) => s.name === name));
+  if (unknown.length) {
+    console.error(`unknown scenario(s): ${unknown.join(', ')}; known: ${scenarios.map((s) => s.name).join(', ')}`);
+    process.exit(2);
+  }
+  const chosen = only.length ? scenarios.filter((s) => only.includes(s.name)) : scenarios;
+  const site = await startStaticServer();
+  let passed = 0;
+  let failed = 0;
+  for (const scenario of chosen) {
+    const result = await runScenario(scenario, site.url, signalingUrl);
+    console.log(result.line);
+    for (const line of result.details) console.log(`    | ${line}`);
+    if (result.ok) passed++;
+    else failed++;
+  }
+  await site.close();
+  // A server that crashed after the last connection would go unnoticed otherwise.
+  const serverPid = Number(process.env.SIGVER_E2E_SERVER_PID || 0);
+  if (serverPid && !isAlive(serverPid)) {
+    console.log('FAIL server-survives: the server process exited during the run');
+    failed++;
+  }
+  console.log(`e2e: ${passed} passed, ${failed} failed`);
+  process.exit(failed === 0 ? 0 : 1);
+}
+
+main().catch((err) => {
+  console.error(`e2e runner crashed: ${err && err.stack ? err.stack : err}`);
+  console.log('e2e: 0 passed, 1 failed');
+  process.exit(1);
+});
