@@ -77,7 +77,17 @@ AssertionResult ReceivedNothing(const std::vector<Received>& got) {
 }
 
 void SigverTest::TearDown() {
-  if (server_ && HasFailure()) std::cerr << server_->diagnostics() << std::endl;
+  if (!server_) return;
+  server_->stop();
+  // A worker that crashed and was respawned can hide behind a passing test: the master logs
+  // it, sanitizers print to stderr.
+  const std::string log = server_->log_text();
+  const size_t crash = log.find("killed by SIG");
+  EXPECT_EQ(crash, std::string::npos) << "a server process crashed: "
+                                      << log.substr(crash == std::string::npos ? 0 : crash, 200);
+  EXPECT_EQ(server_->output_text().find("Sanitizer"), std::string::npos)
+      << server_->output_text();
+  if (HasFailure()) std::cerr << server_->diagnostics() << std::endl;
   server_.reset();
 }
 

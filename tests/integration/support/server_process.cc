@@ -191,21 +191,28 @@ bool ServerProcess::running() {
   return done == 0;
 }
 
+bool ServerProcess::send_signal(int signal) {
+  return running() && ::kill(pid_, signal) == 0;
+}
+
+int ServerProcess::wait_exit(std::chrono::milliseconds bound) {
+  const auto deadline = Clock::now() + bound;
+  while (running()) {
+    if (Clock::now() >= deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return exit_status_;
+}
+
 int ServerProcess::stop(std::chrono::milliseconds grace) {
   if (pid_ < 0) return exit_status_;
   const pid_t child = pid_;
-  if (running()) ::kill(child, SIGTERM);
-  const auto deadline = Clock::now() + grace;
-  while (pid_ >= 0 && Clock::now() < deadline) {
-    if (!running()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  if (pid_ >= 0) {
-    ::kill(-child, SIGKILL);  // the child's own process group: it and the workers it forked
-    int status = 0;
-    if (::waitpid(child, &status, 0) == child) exit_status_ = status;
-    pid_ = -1;
-  }
+  send_signal(SIGTERM);
+  if (wait_exit(grace) != -1 || pid_ < 0) return exit_status_;
+  ::kill(-child, SIGKILL);  // the child's own process group: it and the workers it forked
+  int status = 0;
+  if (::waitpid(child, &status, 0) == child) exit_status_ = status;
+  pid_ = -1;
   return exit_status_;
 }
 
@@ -217,9 +224,12 @@ std::string ServerProcess::diagnostics() const {
   std::string text;
   if (!failure_.empty()) text += failure_ + "\n";
   text += "--- config ---\n" + config_text_;
-  text += "--- error log (last 4000 bytes) ---\n";
+  // The tail is usually what explains a failure; SIGVER_ITEST_LOG_BYTES asks for more.
+  size_t limit = 4000;
+  if (const char* wanted = std::getenv("SIGVER_ITEST_LOG_BYTES")) limit = std::strtoul(wanted, nullptr, 10);
   const std::string log = log_text();
-  text += log.size() > 4000 ? log.substr(log.size() - 4000) : log;
+  text += "--- error log (last " + std::to_string(limit) + " bytes) ---\n";
+  text += log.size() > limit ? log.substr(log.size() - limit) : log;
   text += "--- stdout/stderr ---\n" + output_text();
   return text;
 }

@@ -40,6 +40,10 @@ class ServerProcess {
 
   // True while the child has not exited (reaps it if it has).
   bool running();
+  // Sends `signal` to the child (not its workers); false if it is not running.
+  bool send_signal(int signal);
+  // Waits up to `bound` for the child to exit; returns its wait status, -1 if still running.
+  int wait_exit(std::chrono::milliseconds bound);
   // Sends SIGTERM and waits up to `grace` for the exit; SIGKILLs the child's process group
   // after that. Returns the wait status (-1 if nothing to stop). Idempotent.
   int stop(std::chrono::milliseconds grace = std::chrono::seconds(5));
