@@ -74,6 +74,12 @@ TEST_P(ConcurrencyTest, TwoHundredPeersOverFiftyKeysRelayCorrectly) {
     }
     EXPECT_EQ(distinct.size(), static_cast<size_t>(kJoinersPerGroup)) << "group " << g;
   }
+  if (GetParam() == 1) {
+    // Ids are unique among live ids of one server process, not just within a group.
+    std::set<uint32_t> all;
+    for (const auto& group : groups) all.insert(group.ids.begin(), group.ids.end());
+    EXPECT_EQ(all.size(), static_cast<size_t>(kGroups * kJoinersPerGroup));
+  }
   for (int g = 0; g < kGroups; ++g)
     for (int j = 0; j < kJoinersPerGroup; ++j)
       ASSERT_TRUE(groups[g].member.send_content(groups[g].ids[j], down_payload(g, j)));

@@ -69,6 +69,17 @@ TEST_F(GroupTest, JoinerLeavingSendsIsErrorWithItsIdToMember) {
   EXPECT_TRUE(IsFlags(member.receive(), other_id, false, true));
 }
 
+TEST_F(GroupTest, ContentForAJoinerThatJustLeftIsDropped) {
+  Peer member, joiner;
+  uint32_t id = 0;
+  ASSERT_NO_FATAL_FAILURE(MakePair(member, joiner, id));
+  EXPECT_TRUE(IsClose(joiner.close_cleanly(), 1000));
+  ASSERT_TRUE(member.send_content(id, "too-late"));  // the race netflux runs into
+  const std::vector<Received> got = member.sync();
+  ASSERT_EQ(got.size(), 1u) << "only the leave notice, and the member stays connected";
+  EXPECT_TRUE(IsFlags(got[0], id, false, true));
+}
+
 TEST_F(GroupTest, NoLeaveNoticeDownAnEndedDirection) {
   Peer member, joiner;
   uint32_t id = 0;
