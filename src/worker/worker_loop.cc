@@ -338,7 +338,10 @@ void Worker::destroy(Connection& c) {
   if (c.state == ConnState::kClosed) return;
   router_.on_leave(c);
   DeadlineQueue::remove(c);
-  c.fd.reset();  // also removes it from epoll
+  // Deregister explicitly: after a handoff the socket is still open in another process,
+  // and epoll keeps reporting an open file description until every copy is closed.
+  loop_.remove(c.fd.get());
+  c.fd.reset();
   c.state = ConnState::kClosed;
   c.in.release();
   c.out.release();
