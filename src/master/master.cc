@@ -1,0 +1,343 @@
+#include "master/master.h"
+
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+
+#include "core/log.h"
+#include "master/daemonize.h"
+#include "master/handoff_queues.h"
+#include "master/listeners.h"
+#include "master/pidfile.h"
+#include "master/privileges.h"
+#include "master/process_table.h"
+#include "master/reload.h"
+#include "master/signals.h"
+#include "master/worker_process.h"
+
+// The executables get the version from CMake; the library falls back to this.
+#ifndef SIGVER_VERSION
+#define SIGVER_VERSION "0.1.0"
+#endif
+
+namespace sigver {
+namespace {
+
+using Clock = ProcessTable::Clock;
+constexpr Clock::duration kQuitGrace = std::chrono::seconds(10);
+constexpr Clock::duration kTerminateGrace = std::chrono::seconds(3);
+// After SIGKILL the kernel reaps quickly; this bound only guards against a stuck process.
+constexpr Clock::duration kKillWait = std::chrono::seconds(5);
+
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    std::string text = "was killed by " + signal_name(WTERMSIG(status));
+    if (WCOREDUMP(status)) text += " (core dumped)";
+    return text;
+  }
+  return "changed state " + std::to_string(status);
+}
+
+class Master {
+ public:
+  explicit Master(MasterOptions& options) : options_(options) {}
+  int run();
+
+ private:
+  enum class Phase { kRunning, kStopping, kKilling };
+
+  bool start_up(int& exit_code);
+  void fail_start(const std::string& message);
+  void serve();
+  void handle_signal(int signo);
+  void reap_children();
+  void spawn(int index);
+  void respawn_due();
+  void reload();
+  void reopen_logs();
+  void begin_shutdown(int signo, Clock::duration grace);
+  void signal_workers(int signo);
+  int poll_timeout_ms() const;
+
+  MasterOptions& options_;
+  Config& config() { return options_.config; }
+  std::vector<UniqueFd> listeners_;
+  std::vector<HandoffQueue> queues_;
+  Credentials credentials_;
+  Daemonizer daemonizer_;
+  UniqueFd signal_fd_;
+  PidFile pid_file_;
+  std::optional<ProcessTable> table_;
+  WorkerSpawner spawner_;
+  Phase phase_ = Phase::kRunning;
+  Clock::time_point deadline_{};
+  int stop_signal_ = 0;
+  int exit_code_ = 0;
+};
+
+void Master::fail_start(const std::string& message) {
+  LOG_CRIT("%s", message.c_str());
+  // With a log file, whoever started us on a terminal would otherwise see nothing.
+  const std::string& log_path = config().error_log;
+  if (!log_path.empty() && log_path != "stderr") {
+    std::fprintf(stderr, "sigverd: %s\n", message.c_str());
+  }
+  daemonizer_.report_failure();
+}
+
+bool Master::start_up(int& exit_code) {
+  exit_code = 1;
+  std::string error;
+  // Blocked before anything else, so a signal during start-up waits for the loop instead
+  // of killing us with its default action.
+  sigset_t previous;
+  if (!block_signals(master_signal_set(), previous, error)) {
+    fail_start(error);
+    return false;
+  }
+  if (!apply_log_settings(config(), "", error)) {
+    std::fprintf(stderr, "sigverd: %s\n", error.c_str());
+    return false;
+  }
+  std::string warning;
+  if (!resolve_credentials(config(), credentials_, warning, error)) {
+    fail_start(error);
+    return false;
+  }
+  if (!warning.empty()) LOG_WARN("%s", warning.c_str());
+  if (!config().pid.empty() && !PidFile::check_not_running(config().pid, error)) {
+    fail_start(error);
+    return false;
+  }
+  int count = std::max(1, config().worker_processes);
+  uint16_t port = 0;
+  // Bound before daemonizing (like nginx), so an address in use fails the command that
+  // started us with exit code 1 and a message on its terminal.
+  if (!open_listeners(config().listen, count, listeners_, port, error) ||
+      !open_handoff_queues(count, queues_, error)) {
+    fail_start(error);
+    return false;
+  }
+  config().listen.port = port;
+  if (config().daemon) {
+    switch (daemonizer_.start(exit_code, error)) {
+      case Daemonizer::Role::kOriginal:
+        return false;  // the daemon carries on; exit_code is its start-up verdict
+      case Daemonizer::Role::kError:
+        fail_start(error);
+        return false;
+      case Daemonizer::Role::kDaemon:
+        break;
+    }
+  }
+  exit_code = 1;
+  // After daemonizing, so the pid file names the process that stays.
+  signal_fd_ = open_signalfd(master_signal_set(), error);
+  if (!signal_fd_ || (!config().pid.empty() && !pid_file_.write(config().pid, error))) {
+    fail_start(error);
+    return false;
+  }
+  LOG_NOTICE("sigverd %s master started, %d worker%s, listening on %s%s%s", SIGVER_VERSION,
+             count, count == 1 ? "" : "s", format_listen_address(config().listen).c_str(),
+             options_.config_name.empty() ? "" : ", configuration ",
+             options_.config_name.c_str());
+  daemonizer_.report_ready();
+
+  table_.emplace(count);
+  spawner_.listeners = &listeners_;
+  spawner_.queues = &queues_;
+  spawner_.master_only_fds = {signal_fd_.get()};
+  spawner_.credentials = &credentials_;
+  spawner_.config = &options_.config;
+  spawner_.reload_config = options_.reload_config;
+  spawner_.worker_main = options_.worker_main;
+  for (int i = 0; i < count; ++i) spawn(i);
+  return true;
+}
+
+void Master::spawn(int index) {
+  std::string error;
+  pid_t pid = spawner_.spawn(index, error);
+  if (pid < 0) {
+    LOG_ERROR("cannot start worker %d: %s", index, error.c_str());
+    table_->on_spawn_failed(index, Clock::now());
+    return;
+  }
+  table_->on_spawned(index, pid, Clock::now());
+  LOG_INFO("worker %d started, pid %d", index, static_cast<int>(pid));
+}
+
+int Master::poll_timeout_ms() const {
+  std::optional<Clock::time_point> wake;
+  if (phase_ == Phase::kRunning) {
+    wake = table_->next_respawn();
+  } else {
+    wake = deadline_;
+  }
+  if (!wake) return -1;
+  auto left = std::chrono::ceil<std::chrono::milliseconds>(*wake - Clock::now()).count();
+  return static_cast<int>(std::clamp<long long>(left, 0, 60'000));
+}
+
+void Master::serve() {
+  for (;;) {
+    if (phase_ == Phase::kRunning) {
+      respawn_due();
+      if (table_->all_fatal()) {
+        LOG_CRIT("every worker exited with the fatal code %d, exiting", kWorkerFatalExit);
+        exit_code_ = 1;
+        return;
+      }
+    } else {
+      if (!table_->any_running()) return;
+      if (Clock::now() >= deadline_) {
+        if (phase_ == Phase::kKilling) {
+          LOG_CRIT("workers survived SIGKILL, exiting without them");
+          exit_code_ = 1;
+          return;
+        }
+        LOG_WARN("workers still running after %s, sending SIGKILL",
+                 signal_name(stop_signal_).c_str());
+        signal_workers(SIGKILL);
+        phase_ = Phase::kKilling;
+        deadline_ = Clock::now() + kKillWait;
+      }
+    }
+    pollfd pfd{signal_fd_.get(), POLLIN, 0};
+    int rc = ::poll(&pfd, 1, poll_timeout_ms());
+    if (rc < 0 && errno != EINTR) {
+      LOG_CRIT("poll() failed: %s", std::strerror(errno));
+      begin_shutdown(SIGTERM, kTerminateGrace);
+      continue;
+    }
+    while (int signo = read_signal(signal_fd_.get())) handle_signal(signo);
+  }
+}
+
+void Master::handle_signal(int signo) {
+  switch (signo) {
+    case SIGCHLD:
+      reap_children();
+      break;
+    case SIGHUP:
+      if (phase_ == Phase::kRunning) reload();
+      break;
+    case SIGUSR1:
+      reopen_logs();
+      break;
+    case SIGQUIT:
+      if (phase_ == Phase::kRunning) begin_shutdown(SIGQUIT, kQuitGrace);
+      break;
+    case SIGTERM:
+    case SIGINT:
+      // Also turns a graceful stop in progress into a fast one.
+      if (phase_ == Phase::kRunning || stop_signal_ == SIGQUIT) {
+        begin_shutdown(SIGTERM, kTerminateGrace);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+void Master::reap_children() {
+  for (;;) {
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return;
+    bool fatal = WIFEXITED(status) && WEXITSTATUS(status) == kWorkerFatalExit;
+    ProcessTable::Exit exit =
+        table_->on_exit(pid, fatal, phase_ != Phase::kRunning, Clock::now());
+    if (exit.index < 0) {
+      LOG_DEBUG("reaped process %d, not a worker", static_cast<int>(pid));
+      continue;
+    }
+    std::string what = describe_status(status);
+    if (phase_ != Phase::kRunning) {
+      LOG_INFO("worker %d (pid %d) %s", exit.index, static_cast<int>(pid), what.c_str());
+    } else if (fatal) {
+      LOG_ERROR("worker %d (pid %d) %s (fatal), not restarting it", exit.index,
+                static_cast<int>(pid), what.c_str());
+    } else {
+      double delay = std::chrono::duration<double>(exit.respawn_after).count();
+      LOG_ERROR("worker %d (pid %d) %s unexpectedly, restarting it in %.2f s", exit.index,
+                static_cast<int>(pid), what.c_str(), delay);
+    }
+  }
+}
+
+void Master::respawn_due() {
+  for (int index : table_->due_for_respawn(Clock::now())) spawn(index);
+}
+
+void Master::reload() {
+  LOG_NOTICE("reloading the configuration%s%s", options_.config_name.empty() ? "" : " from ",
+             options_.config_name.c_str());
+  Config fresh;
+  std::string error = "no way to load the configuration again";
+  if (!options_.reload_config || !options_.reload_config(fresh, error)) {
+    LOG_ERROR("reload failed: %s, keeping the old configuration", error.c_str());
+    return;
+  }
+  for (const std::string& warning : keep_restart_only_settings(config(), fresh)) {
+    LOG_WARN("%s", warning.c_str());
+  }
+  if (!apply_log_settings(fresh, config().error_log, error)) {
+    LOG_ERROR("reload failed: %s, keeping the old configuration", error.c_str());
+    return;
+  }
+  config() = std::move(fresh);
+  LOG_NOTICE("configuration reloaded, signalling the workers");
+  signal_workers(SIGHUP);
+}
+
+void Master::reopen_logs() {
+  std::string error;
+  if (!log::reopen(error)) LOG_ERROR("%s", error.c_str());
+  LOG_NOTICE("log reopened");
+  signal_workers(SIGUSR1);
+}
+
+void Master::begin_shutdown(int signo, Clock::duration grace) {
+  LOG_NOTICE("%s: stopping %d worker(s) with %s", signo == SIGQUIT ? "graceful stop" : "stop",
+             static_cast<int>(table_->running_pids().size()), signal_name(signo).c_str());
+  Clock::time_point deadline = Clock::now() + grace;
+  deadline_ = phase_ == Phase::kRunning ? deadline : std::min(deadline_, deadline);
+  phase_ = Phase::kStopping;
+  stop_signal_ = signo;
+  signal_workers(signo);
+}
+
+void Master::signal_workers(int signo) {
+  for (pid_t pid : table_->running_pids()) {
+    if (::kill(pid, signo) != 0 && errno != ESRCH) {
+      LOG_ERROR("kill(%d, %s) failed: %s", static_cast<int>(pid), signal_name(signo).c_str(),
+                std::strerror(errno));
+    }
+  }
+}
+
+int Master::run() {
+  int exit_code = 1;
+  if (!start_up(exit_code)) return exit_code;
+  serve();
+  pid_file_.remove();
+  LOG_NOTICE("master exiting with code %d", exit_code_);
+  return exit_code_;
+}
+
+}  // namespace
+
+int run_master(MasterOptions& options) {
+  Master master(options);
+  return master.run();
+}
+
+}  // namespace sigver
