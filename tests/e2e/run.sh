@@ -173,7 +173,7 @@ runner_timeout=$(( ${SIGVER_E2E_TIMEOUT:-600} - 30 ))
 ((runner_timeout >= 60)) || runner_timeout=60
 set +e
 # shellcheck disable=SC2086 # scenario names are words
-SIGVER_E2E_SERVER_PID="$server_pid" timeout --kill-after=10 "$runner_timeout" \
+SIGVER_E2E_SERVER_PID="$server_pid" SIGVER_E2E_SERVER_LOG="$server_log" timeout --kill-after=10 "$runner_timeout" \
   node "$HERE/runner.mjs" "ws://127.0.0.1:$port" ${SIGVER_E2E_SCENARIOS:-}
 rc=$?
 set -e

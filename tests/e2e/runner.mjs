@@ -2,7 +2,9 @@
 //   node runner.mjs ws://127.0.0.1:PORT [scenario-name ...]
 // Prints `PASS name (join times ...)` or `FAIL name: reason` per scenario, then
 // `e2e: N passed, M failed`; exits 1 if any failed. run.sh starts the server and calls this;
-// with SIGVER_E2E_SERVER_PID set, a server that died during the run is one more failure.
+// with SIGVER_E2E_SERVER_PID set, a server that died during the run is one more failure, and
+// with SIGVER_E2E_SERVER_LOG set, so is a crash the server's log reports (a restarted worker).
+import { readFile } from 'node:fs/promises';
 import { launchBrowser } from './lib/browser.mjs';
 import { Journal } from './lib/journal.mjs';
 import { scenarios } from './lib/scenarios.mjs';
@@ -36,6 +38,18 @@ async function snapshotLines(peers) {
   return lines;
 }
 
+// netflux reconnects by itself 3 s after losing its signaling socket, so a server that
+// drops connections (a crashed worker, a wrong close) can still let the group form. Any
+// such drop fails the scenario.
+async function expectSteadySignaling(peers) {
+  for (const peer of peers) {
+    const trouble = await peer.signalingTrouble();
+    if (trouble.length) {
+      throw new Error(`${peer.name}'s signaling connection was disturbed: ${trouble.join('; ')}`);
+    }
+  }
+}
+
 async function runScenario(scenario, pageUrl, signalingUrl) {
   const journal = new Journal();
   const ctx = { browser: null, pageUrl, signalingUrl, journal, peers: [] };
@@ -43,6 +57,7 @@ async function runScenario(scenario, pageUrl, signalingUrl) {
   try {
     ctx.browser = await withTimeout(launchBrowser(), 40_000, 'browser launch');
     const joinTimes = await withTimeout(scenario.run(ctx), SCENARIO_TIMEOUT_MS, 'scenario');
+    await withTimeout(expectSteadySignaling(ctx.peers), 10_000, 'signaling check');
     verdict = { ok: true, line: `PASS ${scenario.name} (join times ${joinTimes})` };
   } catch (err) {
     const reason = String(err && err.message ? err.message : err).split('\n')[0];
@@ -54,6 +69,14 @@ async function runScenario(scenario, pageUrl, signalingUrl) {
   for (const peer of ctx.peers) await withTimeout(peer.close(), CLEANUP_TIMEOUT_MS, 'close').catch(() => {});
   if (ctx.browser) await withTimeout(ctx.browser.close(), CLEANUP_TIMEOUT_MS, 'close').catch(() => {});
   return { ...verdict, details };
+}
+
+const CRASH_PATTERN = /killed by SIG|SIGSEGV|SIGABRT|SIGBUS|AddressSanitizer|runtime error:|terminate called/;
+
+async function crashLines(logPath) {
+  if (!logPath) return [];
+  const text = await readFile(logPath, 'utf8').catch(() => '');
+  return text.split('\n').filter((line) => CRASH_PATTERN.test(line));
 }
 
 function isAlive(pid) {
@@ -92,6 +115,14 @@ async function main() {
   const serverPid = Number(process.env.SIGVER_E2E_SERVER_PID || 0);
   if (serverPid && !isAlive(serverPid)) {
     console.log('FAIL server-survives: the server process exited during the run');
+    failed++;
+  }
+  // A worker process that crashed and was restarted by the master is invisible to the
+  // browsers when it served none of them at the time: its log says so.
+  const crashes = await crashLines(process.env.SIGVER_E2E_SERVER_LOG);
+  if (crashes.length) {
+    console.log(`FAIL server-no-crash: the server log reports ${crashes.length} crash line(s)`);
+    for (const line of crashes.slice(0, 10)) console.log(`    | ${line}`);
     failed++;
   }
   console.log(`e2e: ${passed} passed, ${failed} failed`);

@@ -96,6 +96,10 @@ export class Peer {
     await this.page.evaluate(() => window.peer.leave());
   }
 
+  async signalingTrouble() {
+    return this.page.evaluate(() => window.peer.signalingTrouble());
+  }
+
   async snapshot() {
     return this.page.evaluate(() => window.peer.snapshot());
   }

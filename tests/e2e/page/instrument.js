@@ -58,16 +58,16 @@
     constructor(url, ...rest) {
       super(url, ...rest);
       const n = ++socketCount;
-      const note = (what) => {
-        const entry = { t: Math.round(performance.now()), ws: n, what };
+      const note = (kind, what) => {
+        const entry = { t: Math.round(performance.now()), ws: n, kind, what };
         socketEvents.push(entry);
         console.log(`[ws#${n}] ${what}`);
       };
-      note(`connect ${url}`);
-      this.addEventListener('open', () => note('open'));
-      this.addEventListener('error', () => note('error event'));
-      this.addEventListener('close', (e) =>
-        note(`close code=${e.code} reason=${JSON.stringify(e.reason)} clean=${e.wasClean}`));
+      note('connect', `connect ${url}`);
+      this.addEventListener('open', () => note('open', 'open'));
+      this.addEventListener('error', () => note('error', 'error event'));
+      this.addEventListener('close', (e) => note('close',
+        `close code=${e.code} reason=${JSON.stringify(e.reason)} clean=${e.wasClean}`));
     }
   }
   window.WebSocket = RecordingWebSocket;

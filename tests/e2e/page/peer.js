@@ -9,6 +9,7 @@
     group: null,
     joinStartedAt: 0,
     joinedAt: 0,
+    leftAt: 0,
     expectedSize: 0,
     received: [],
     events: [],
@@ -69,7 +70,23 @@
     },
 
     leave() {
+      this.leftAt = performance.now();
       this.group.leave();
+    },
+
+    // Problems with the signaling connection that netflux would hide by reconnecting on
+    // its own (autoRejoin): a close or error before leave(), or a second connection.
+    signalingTrouble() {
+      const trouble = [];
+      for (const e of window.e2eSocketEvents) {
+        const beforeLeave = !this.leftAt || e.t < this.leftAt;
+        if ((e.kind === 'close' || e.kind === 'error') && beforeLeave) {
+          trouble.push(`ws#${e.ws} ${e.what}`);
+        } else if (e.kind === 'connect' && e.ws > 1) {
+          trouble.push(`ws#${e.ws} reconnected`);
+        }
+      }
+      return trouble;
     },
 
     hasReceived(from, text) {
