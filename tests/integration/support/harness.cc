@@ -79,7 +79,9 @@ AssertionResult ReceivedNothing(const std::vector<Received>& got) {
 void SigverTest::TearDown() {
   if (!server_) return;
   // Whatever a test did to it, a running server must still serve a new group.
-  if (server_->running()) EXPECT_TRUE(ServerHealthy()) << "at the end of the test";
+  if (server_->running()) {
+    EXPECT_TRUE(ServerHealthy()) << "at the end of the test";
+  }
   server_->stop();
   // A worker that crashed and was respawned can hide behind a passing test: the master logs
   // it, sanitizers print to stderr.

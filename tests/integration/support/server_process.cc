@@ -5,7 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -21,8 +21,6 @@
 #include <thread>
 
 #include "core/unique_fd.h"
-
-extern char** environ;
 
 namespace sigver::itest {
 namespace {
@@ -136,27 +134,45 @@ bool ServerProcess::start_once(const std::string& binary, const ServerConfig& co
   for (auto& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
 
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output_path_.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  // Its own process group, so that a server that ignores SIGTERM can be killed together with
-  // the workers it forked, without touching anything else.
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
-  posix_spawnattr_setpgroup(&attr, 0);
-  sigset_t empty_mask;
-  sigemptyset(&empty_mask);
-  posix_spawnattr_setsigmask(&attr, &empty_mask);
-  pid_t child = -1;
-  const int rc = ::posix_spawn(&child, binary.c_str(), &actions, &attr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
-    failure_ = "posix_spawn " + binary + ": " + std::strerror(rc);
+  if (::access(binary.c_str(), X_OK) != 0) {
+    failure_ = "cannot execute " + binary + ": " + std::strerror(errno);
+    return false;
+  }
+  // Prepared before fork: between fork and exec only async-signal-safe calls are allowed.
+  const int output_fd =
+      ::open(output_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (output_fd < 0 || null_fd < 0) {
+    failure_ = "cannot open " + output_path_ + " or /dev/null";
+    if (output_fd >= 0) ::close(output_fd);
+    if (null_fd >= 0) ::close(null_fd);
+    return false;
+  }
+  const pid_t parent = ::getpid();
+  const pid_t child = ::fork();
+  if (child == 0) {
+    // If the test process dies without running destructors (crash, gdb), the server must
+    // not outlive it.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(127);
+    // Its own process group, so a server that ignores SIGTERM can be killed together with
+    // the workers it forked, without touching anything else.
+    ::setpgid(0, 0);
+    sigset_t empty_mask;
+    sigemptyset(&empty_mask);
+    ::sigprocmask(SIG_SETMASK, &empty_mask, nullptr);
+    ::dup2(null_fd, STDIN_FILENO);
+    ::dup2(output_fd, STDOUT_FILENO);
+    ::dup2(output_fd, STDERR_FILENO);
+    ::execv(binary.c_str(), argv.data());
+    const char message[] = "exec of the server binary failed\n";
+    [[maybe_unused]] const ssize_t ignored = ::write(STDERR_FILENO, message, sizeof message - 1);
+    ::_exit(127);
+  }
+  ::close(output_fd);
+  ::close(null_fd);
+  if (child < 0) {
+    failure_ = std::string("fork: ") + std::strerror(errno);
     return false;
   }
   pid_ = child;
