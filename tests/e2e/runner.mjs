@@ -88,6 +88,18 @@ function isAlive(pid) {
   }
 }
 
+// Stopped from outside (run.sh's time bound): say so in the usual format, then exit; the
+// exit makes Playwright kill the browsers it launched.
+function exitOnSignal(tally) {
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+    process.on(signal, () => {
+      console.log(`FAIL ${tally.current || 'e2e-run'}: stopped by ${signal} (time bound reached)`);
+      console.log(`e2e: ${tally.passed} passed, ${tally.failed + 1} failed`);
+      process.exit(1);
+    });
+  }
+}
+
 async function main() {
   const [signalingUrl, ...only] = process.argv.slice(2);
   if (!signalingUrl || !/^wss?:\/\//.test(signalingUrl)) {
@@ -100,16 +112,20 @@ async function main() {
     process.exit(2);
   }
   const chosen = only.length ? scenarios.filter((s) => only.includes(s.name)) : scenarios;
+  const tally = { passed: 0, failed: 0, current: '' };
+  exitOnSignal(tally);
   const site = await startStaticServer();
-  let passed = 0;
-  let failed = 0;
   for (const scenario of chosen) {
+    tally.current = scenario.name;
     const result = await runScenario(scenario, site.url, signalingUrl);
     console.log(result.line);
     for (const line of result.details) console.log(`    | ${line}`);
-    if (result.ok) passed++;
-    else failed++;
+    if (result.ok) tally.passed++;
+    else tally.failed++;
   }
+  tally.current = '';
+  const { passed } = tally;
+  let { failed } = tally;
   await site.close();
   // A server that crashed after the last connection would go unnoticed otherwise.
   const serverPid = Number(process.env.SIGVER_E2E_SERVER_PID || 0);

@@ -27,5 +27,10 @@ export async function launchBrowser() {
     headless: true,
     args: CHROMIUM_ARGS,
     timeout: 30_000,
+    // runner.mjs handles these signals itself; its process.exit() lets Playwright kill
+    // the browsers it launched on the way out.
+    handleSIGINT: false,
+    handleSIGTERM: false,
+    handleSIGHUP: false,
   });
 }
