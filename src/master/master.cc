@@ -267,8 +267,9 @@ void Master::reap_children() {
                 static_cast<int>(pid), what.c_str());
     } else {
       double delay = std::chrono::duration<double>(exit.respawn_after).count();
-      LOG_ERROR("worker %d (pid %d) %s unexpectedly, restarting it in %.2f s", exit.index,
-                static_cast<int>(pid), what.c_str(), delay);
+      std::string when = delay > 0 ? " in " + std::to_string(delay).substr(0, 4) + " s" : "";
+      LOG_ERROR("worker %d (pid %d) %s unexpectedly, restarting it%s", exit.index,
+                static_cast<int>(pid), what.c_str(), when.c_str());
     }
   }
 }
