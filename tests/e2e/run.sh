@@ -63,7 +63,7 @@ install_node_modules() {
   # npm ci writes node_modules/.package-lock.json: it is current when newer than the lock.
   if [[ ! "$HERE/node_modules/.package-lock.json" -nt "$HERE/package-lock.json" ]]; then
     log "npm ci"
-    (cd "$HERE" && timeout 600 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    (cd "$HERE" && timeout 600 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >&2
   fi
 }
 
