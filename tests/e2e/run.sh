@@ -9,6 +9,7 @@
 #   tests/e2e/run.sh --node-sigver PATH/TO/sigver/server.js
 #       Same scenarios against the Node reference server (sigver@18.0.0), started as
 #       `node server.js -h 127.0.0.1 -p PORT`, to tell a harness problem from a server one.
+#       Install it outside the repo; its uws dependency needs a shim (see WIRE-NOTES.md).
 #
 # Environment:
 #   SIGVER_E2E_CONF_EXTRA    lines appended to the [server] section of the temporary config,
@@ -24,7 +25,9 @@
 #
 # Output: one line per scenario, `PASS name (join times ...)` or `FAIL name: reason` (followed
 # by `    | ` lines: decoded signaling frames per peer, console, peer states, server log tail),
-# then `e2e: N passed, M failed`.
+# then `e2e: N passed, M failed`. Besides its own checks, a scenario fails when any peer's
+# signaling socket closed or reconnected unasked (netflux would otherwise hide it by rejoining),
+# and the run fails when the server exited or its log reports a crash (e.g. a restarted worker).
 #
 # Installs what is missing (Debian chromium, nodejs, npm; `npm ci` here). npm runs with
 # --ignore-scripts: netflux depends on native uws/wrtc builds the browser test never uses.
