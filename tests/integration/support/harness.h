@@ -40,8 +40,8 @@ class SigverTest : public ::testing::Test {
 
   // Joins `key` and checks the isFirst answer.
   void Join(Peer& peer, std::string_view key, bool expect_first);
-  // Joins a fresh key as the first peer, then a joiner bound to it; the joiner sends
-  // `first_data` so that the member learns the routing id, returned in `id`.
+  // Joins `key` (a fresh one if empty) as the first peer, then a joiner bound to it; the
+  // joiner sends "hello-member" so that the member learns the routing id, returned in `id`.
   void MakePair(Peer& member, Peer& joiner, uint32_t& id, std::string_view key = {});
   // Receives a content at a member and returns its id after checking the data.
   void ExpectContentAtMember(Peer& member, std::string_view data, uint32_t& id);
