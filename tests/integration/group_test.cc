@@ -143,6 +143,33 @@ TEST_F(GroupTest, StableMakesTheJoinerAMemberThatLaterJoinersReachViaTryAnother)
   EXPECT_TRUE(ReceivedNothing(joiner.sync()));
 }
 
+TEST_F(GroupTest, PeerInBothRolesRoutesByIdAndDropsOnItsEndedDirection) {
+  const std::string key = random_key();
+  Peer member = NewPeer(), helper, joiner;
+  uint32_t helper_id = 0, unused = 0;
+  ASSERT_NO_FATAL_FAILURE(Join(member, key, true));
+  ASSERT_NO_FATAL_FAILURE(JoinVia(helper, member, key, "helper-hello", helper_id));
+  ASSERT_TRUE(helper.send(stable_message()));
+  ASSERT_NO_FATAL_FAILURE(JoinVia(joiner, member, key, "joiner-hello", unused));
+  ASSERT_TRUE(joiner.send(try_another_message()));
+  ASSERT_TRUE(IsFlags(member.receive(), unused, false, true));
+  ASSERT_TRUE(IsIsFirst(joiner.receive(), false));
+  ASSERT_TRUE(joiner.send_content(0, "to-helper"));
+  uint32_t joiner_id = 0;
+  ASSERT_NO_FATAL_FAILURE(ExpectContentAtMember(helper, "to-helper", joiner_id));
+
+  // The helper ends its own relay to its member (netflux does after joining)...
+  ASSERT_TRUE(helper.send(flag_message(0, true, false)));
+  EXPECT_TRUE(IsFlags(member.receive(), helper_id, true, false));
+  // ...so content that is not for its joiner has nowhere to go, and is dropped,
+  ASSERT_TRUE(helper.send_content(0, "dropped"));
+  ASSERT_TRUE(helper.send_content(joiner_id + 1, "dropped-too"));
+  // while content for its joiner still gets through.
+  ASSERT_TRUE(helper.send_content(joiner_id, "to-joiner"));
+  EXPECT_TRUE(IsContent(joiner.receive(), 0, "to-joiner"));
+  EXPECT_TRUE(ReceivedNothing(member.sync()));
+}
+
 TEST_F(GroupTest, TryAnotherCyclesThroughMembersThenStartsOver) {
   const std::string key = random_key();
   Peer oldest = NewPeer(), second, third, joiner;
