@@ -37,6 +37,8 @@ struct Connection final : EventHandler, DeadlineNode, Peer {
   bool shut_down = false;          // our side is shut down for writing
   bool overflowed = false;         // outbound queue passed max_outbound: close with 1008
   bool adopted = false;            // handed over by another worker: never passed on again
+  bool parked = false;             // waiting for room in the owner's queue (not reading)
+  int16_t handoff_owner = -1;      // while parked: the worker it goes to
   uint32_t slot = 0;               // index in the worker's connection table
   Buffer in;                       // bytes read but not yet consumed (partial request/frame)
   Buffer out;                      // bytes to send

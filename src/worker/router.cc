@@ -199,3 +199,100 @@ void Router::send_content(Peer& to, std::string_view content, uint32_t id) {
 }
 
 }  // namespace sigver
+
+namespace sigver {
+
+std::vector<std::string> Router::keys() const {
+  std::vector<std::string> out;
+  out.reserve(groups_.size());
+  for (const auto& [key, group] : groups_) out.emplace_back(key);
+  return out;
+}
+
+std::vector<ExportedPeer> Router::export_group(std::string_view key) {
+  std::vector<ExportedPeer> out;
+  auto it = groups_.find(key);
+  if (it == groups_.end()) return out;
+  Group& group = *it->second;
+  auto index_of = [&group](const Peer* p) {
+    auto pos = std::find(group.peers.begin(), group.peers.end(), p);
+    return pos == group.peers.end() ? -1 : static_cast<int>(pos - group.peers.begin());
+  };
+  out.resize(group.peers.size());
+  for (size_t i = 0; i < group.peers.size(); ++i) {
+    Peer& p = *group.peers[i];
+    ExportedPeer& e = out[i];
+    e.peer = &p;
+    auto m = std::find(group.members.begin(), group.members.end(), &p);
+    e.member_position = m == group.members.end() ? -1 : static_cast<int>(m - group.members.begin());
+    e.bound_to = p.member ? index_of(p.member) : -1;
+    e.id = p.id;
+    e.up_open = p.up_open;
+    e.down_open = p.down_open;
+    for (uint64_t serial : p.tried) {
+      for (size_t k = 0; k < group.peers.size(); ++k) {
+        if (group.peers[k]->serial == serial) e.tried.push_back(static_cast<uint32_t>(k));
+      }
+    }
+  }
+  for (Peer* p : group.peers) {
+    if (p->id) ids_.erase(p->id);
+    p->group = nullptr;
+    p->member = nullptr;
+    p->id = 0;
+    p->up_open = p->down_open = p->is_member = false;
+    p->tried.clear();
+  }
+  groups_.erase(it);
+  return out;
+}
+
+void Router::import_group(std::string_view key, std::vector<ExportedPeer>& peers) {
+  auto it = groups_.find(key);
+  if (it == groups_.end()) {
+    auto group = std::make_unique<Group>();
+    group->key = std::string(key);
+    std::string_view stored = group->key;
+    it = groups_.emplace(stored, std::move(group)).first;
+  }
+  Group& group = *it->second;
+  for (ExportedPeer& e : peers) {
+    e.peer->group = &group;
+    e.peer->serial = next_serial_++;
+    group.peers.push_back(e.peer);
+  }
+  // Imported members first, in their old order.
+  std::vector<Peer*> members;
+  std::vector<std::pair<int, Peer*>> ordered;
+  for (ExportedPeer& e : peers) {
+    if (e.member_position >= 0) ordered.emplace_back(e.member_position, e.peer);
+  }
+  std::sort(ordered.begin(), ordered.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [pos, p] : ordered) {
+    p->is_member = true;
+    members.push_back(p);
+  }
+  members.insert(members.end(), group.members.begin(), group.members.end());
+  group.members = std::move(members);
+  for (ExportedPeer& e : peers) {
+    Peer& p = *e.peer;
+    if (e.bound_to >= 0 && static_cast<size_t>(e.bound_to) < peers.size() && e.id != 0) {
+      p.member = peers[static_cast<size_t>(e.bound_to)].peer;
+      // Ids are random 32-bit values, so a clash with one of this worker's is rare; the
+      // member knows the binding by its id, so a clash can only end the binding.
+      if (ids_.emplace(e.id, &p).second) {
+        p.id = e.id;
+        p.up_open = e.up_open;
+        p.down_open = e.down_open;
+      } else {
+        p.member = nullptr;
+      }
+    }
+    for (uint32_t k : e.tried) {
+      if (k < peers.size()) p.tried.push_back(peers[k].peer->serial);
+    }
+  }
+}
+
+}  // namespace sigver

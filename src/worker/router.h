@@ -33,6 +33,18 @@ class PeerOutput {
   virtual void close(Peer& peer, uint16_t code, std::string_view reason) = 0;
 };
 
+// A peer's routing state in a form that can travel to another process: references to other
+// peers are indices into the same exported list.
+struct ExportedPeer {
+  Peer* peer = nullptr;
+  int member_position = -1;  // index in the group's member order, -1 = not a member
+  int bound_to = -1;         // index of the member its binding goes to, -1 = none
+  uint32_t id = 0;
+  bool up_open = false;
+  bool down_open = false;
+  std::vector<uint32_t> tried;  // indices of members it was bound to
+};
+
 class Router {
  public:
   explicit Router(PeerOutput& output, uint64_t seed);
@@ -44,6 +56,14 @@ class Router {
   // The peer leaves (closed, or being closed): notify its bindings, leave its group.
   // Idempotent.
   void on_leave(Peer& peer);
+
+  // Moving groups between workers (on a change of the worker count). export_group removes
+  // the group without telling anyone and returns its peers' state; import_group installs
+  // peers that arrived, merging with a group the key may already have here (its existing
+  // members come after the imported ones, which are older).
+  std::vector<ExportedPeer> export_group(std::string_view key);
+  void import_group(std::string_view key, std::vector<ExportedPeer>& peers);
+  std::vector<std::string> keys() const;
 
   size_t group_count() const { return groups_.size(); }
   const Group* find_group(std::string_view key) const;

@@ -1,21 +1,16 @@
-// Passing connections between workers. The accepting worker sends the socket and every byte
-// it has read from it as one SOCK_SEQPACKET message (SCM_RIGHTS) to the owner's queue; the
-// owner parses the same bytes again, so nothing the client sent is lost or reordered. Only
-// the fd and raw bytes cross processes.
-#include <sys/socket.h>
-
+// Passing connections between workers, and the other messages a worker's queue carries.
+// The accepting worker sends the socket and every byte it has read from it to the owner's
+// queue; the owner parses the same bytes again, so nothing the client sent is lost or
+// reordered. Only the fd and raw bytes cross processes.
 #include <cerrno>
 #include <cstring>
 
+#include "core/channel.h"
 #include "core/log.h"
 #include "worker/worker_loop.h"
 
 namespace sigver {
 namespace {
-
-// Large enough for the biggest request (max_header_size <= 64 KiB) plus the frames read
-// with it (one 16 KiB read).
-constexpr size_t kHandoffMax = 128 * 1024;
 
 constexpr std::string_view kUnavailable =
     "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\n"
@@ -26,74 +21,92 @@ constexpr std::string_view kUnavailable =
 void Worker::hand_off(Connection& c, int owner) {
   const int queue =
       owner < static_cast<int>(setup_.outboxes.size()) ? setup_.outboxes[owner] : -1;
-  iovec iov{c.in.data(), c.in.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
   const int fd = c.fd.get();
-  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof fd);
-  if (queue >= 0 && c.in.size() <= kHandoffMax &&
-      ::sendmsg(queue, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
+  int err = queue < 0 ? EBADF : c.in.size() + 1 > kQueueMessageMax ? EMSGSIZE : 0;
+  if (!err) err = channel_send(queue, ChannelType::kHandoff, c.in.view(), &fd, 1);
+  if (!err) {
     ++handoffs_sent_;
     LOG_DEBUG("handed off a connection to worker %d (%zu bytes)", owner, c.in.size());
+    if (c.parked) unpark(c);
     destroy(c);  // the owner has its own copy of the socket now
     return;
   }
-  // The owner's queue is full or gone: tell the client plainly rather than hang.
+  if (err == EAGAIN || err == ENOBUFS) {
+    // The owner's queue is full (busy, or being restarted): keep the client waiting, without
+    // reading from it, and try again shortly; the handshake timeout bounds the wait.
+    if (!c.parked) {
+      c.parked = true;
+      c.handoff_owner = static_cast<int16_t>(owner);
+      loop_.modify(c.fd.get(), 0, &c);
+      parked_.push_back(&c);
+    }
+    return;
+  }
   LOG_WARN("cannot hand a connection off to worker %d: %s; answering 503", owner,
-           queue < 0 ? "no queue" : std::strerror(errno));
+           std::strerror(err));
+  if (c.parked) unpark(c);
+  loop_.modify(c.fd.get(), EPOLLIN, &c);
   c.out.append(kUnavailable);
   begin_closing(c);
 }
 
-void Worker::receive_handoffs() {
-  if (!inbox_buffer_) inbox_buffer_ = std::make_unique_for_overwrite<char[]>(kHandoffMax);
-  for (int i = 0; i < 64; ++i) {
-    iovec iov{inbox_buffer_.get(), kHandoffMax};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t n = ::recvmsg(setup_.inbox, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (n < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        LOG_ERROR("recvmsg(handoff queue) failed: %s", std::strerror(errno));
-      }
+void Worker::unpark(Connection& c) {
+  c.parked = false;
+  for (size_t i = 0; i < parked_.size(); ++i) {
+    if (parked_[i] == &c) {
+      parked_[i] = parked_.back();
+      parked_.pop_back();
       return;
     }
-    // Collect every descriptor that arrived so none leaks, whatever else is wrong.
-    int fd = -1;
-    int extra = 0;
-    for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-      if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
-      const size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t k = 0; k < count; ++k) {
-        int got;
-        std::memcpy(&got, CMSG_DATA(cm) + k * sizeof(int), sizeof got);
-        if (fd < 0) {
-          fd = got;
-        } else {
-          ::close(got);
-          ++extra;
+  }
+}
+
+void Worker::retry_parked() {
+  // Copy: a retry removes the connection from the list.
+  std::vector<Connection*> waiting = parked_;
+  for (Connection* c : waiting) {
+    if (c->parked && c->state == ConnState::kHandshake) hand_off(*c, c->handoff_owner);
+  }
+}
+
+void Worker::receive_queue() {
+  if (!queue_buffer_) queue_buffer_ = std::make_unique_for_overwrite<char[]>(kQueueMessageMax);
+  for (int i = 0; i < 64; ++i) {
+    ChannelMessage msg;
+    switch (channel_receive(setup_.inbox, queue_buffer_.get(), kQueueMessageMax, msg)) {
+      case ChannelResult::kEmpty:
+        return;
+      case ChannelResult::kError:
+        LOG_ERROR("recvmsg(queue) failed: %s", std::strerror(errno));
+        return;
+      case ChannelResult::kMalformed:
+        LOG_ERROR("truncated message on the worker queue: dropped");
+        continue;
+      case ChannelResult::kMessage:
+        break;
+    }
+    switch (msg.type) {
+      case ChannelType::kHandoff:
+        if (msg.fds.size() != 1) {
+          LOG_ERROR("handoff message with %zu descriptors: dropped", msg.fds.size());
+          continue;
         }
-      }
+        adopt(msg.fds[0].release(), msg.payload.data(), msg.payload.size());
+        break;
+      case ChannelType::kListeners:
+        replace_listeners(msg);
+        break;
+      case ChannelType::kResize:
+        resize(msg);
+        break;
+      case ChannelType::kMigrate:
+        receive_migrated_peer(msg);
+        break;
+      default:
+        LOG_ERROR("unknown message type %d on the worker queue: dropped",
+                  static_cast<int>(msg.type));
+        break;
     }
-    if ((msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) || fd < 0 || extra) {
-      LOG_ERROR("malformed handoff message (flags %#x, fd %d, %d extra fds): dropped",
-                msg.msg_flags, fd, extra);
-      if (fd >= 0) ::close(fd);
-      continue;
-    }
-    adopt(fd, inbox_buffer_.get(), static_cast<size_t>(n));
   }
 }
 

@@ -61,7 +61,7 @@ class Worker::SignalSource final : public EventHandler {
 class Worker::Inbox final : public EventHandler {
  public:
   explicit Inbox(Worker& worker) : worker_(worker) {}
-  void on_events(uint32_t) override { worker_.receive_handoffs(); }
+  void on_events(uint32_t) override { worker_.receive_queue(); }
 
  private:
   Worker& worker_;
@@ -123,6 +123,8 @@ int Worker::run() {
     loop_.poll(next_timeout_ms());
     close_overflowed();
     run_timers();
+    if (!parked_.empty()) retry_parked();
+    if (!migrations_.empty()) finish_migrations(true);
     close_overflowed();
     flush_all();
     graveyard_.clear();
@@ -157,6 +159,18 @@ void Worker::accept_from(int listen_fd) {
   }
 }
 
+void Worker::add_listener(int fd) {
+  listeners_.push_back(std::make_unique<Listener>(*this, fd));
+  if (accepting_ && !loop_.add(fd, EPOLLIN, listeners_.back().get())) {
+    LOG_ERROR("epoll_ctl(listener) failed: %s", std::strerror(errno));
+  }
+}
+
+void Worker::close_listeners() {
+  for (auto& l : listeners_) loop_.remove(l->fd());
+  listeners_.clear();  // closes them
+}
+
 void Worker::pause_accepting() {
   if (!accepting_) return;
   accepting_ = false;
@@ -188,6 +202,14 @@ Connection& Worker::add_connection(int fd) {
 
 void Worker::on_connection_events(Connection& c, uint32_t events) {
   if (c.state == ConnState::kClosed) return;  // closed earlier in this dispatch
+  if (c.parked) {
+    // Not reading while it waits for a handoff; only a dead socket matters.
+    if (events & (EPOLLERR | EPOLLHUP)) {
+      unpark(c);
+      destroy(c);
+    }
+    return;
+  }
   if (events & EPOLLOUT) on_writable(c);
   if (c.state == ConnState::kClosed) return;
   if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) on_readable(c);
@@ -336,6 +358,7 @@ void Worker::begin_closing(Connection& c) {
 
 void Worker::destroy(Connection& c) {
   if (c.state == ConnState::kClosed) return;
+  if (c.parked) unpark(c);
   router_.on_leave(c);
   DeadlineQueue::remove(c);
   // Deregister explicitly: after a handoff the socket is still open in another process,
@@ -364,6 +387,8 @@ int Worker::next_timeout_ms() {
   }
   if (!accepting_ && !stopping_) next = std::min(next, accept_resume_ms_);
   if (stopping_) next = std::min(next, stop_deadline_ms_);
+  // Parked handoffs and arriving groups are retried / checked on a short period.
+  if (!parked_.empty() || !migrations_.empty()) next = std::min(next, loop_.now_ms() + 5);
   if (next == UINT64_MAX) return -1;
   const uint64_t now = loop_.now_ms();
   return next <= now ? 0 : static_cast<int>(std::min<uint64_t>(next - now, 60000));
@@ -453,7 +478,7 @@ void Worker::begin_graceful_stop() {
   LOG_INFO("worker %d: graceful stop, closing %zu connections", setup_.index, conns_.size());
   stopping_ = true;
   stop_deadline_ms_ = loop_.now_ms() + seconds_to_ms(config_.close_timeout) + 1000;
-  listeners_.clear();  // closes them, which also removes them from epoll
+  close_listeners();
   accepting_ = false;
   // Copy: closing may destroy (and so swap-remove) connections.
   std::vector<Connection*> all;

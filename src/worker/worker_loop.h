@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/channel.h"
 #include "core/config.h"
 #include "core/deadline_queue.h"
 #include "core/event_loop.h"
@@ -17,6 +18,11 @@
 #include "worker/router.h"
 
 namespace sigver {
+
+// The largest message on a worker queue: a handoff (a request of at most 64 KiB plus the
+// frames read with it) or a migrating peer with its pending bytes. Below the kernel's
+// default socket send buffer, which bounds one SEQPACKET message.
+inline constexpr size_t kQueueMessageMax = 192 * 1024;
 
 class Worker final : public PeerOutput {
  public:
@@ -54,8 +60,18 @@ class Worker final : public PeerOutput {
   void handle_handshake(Connection& c);
   // Passes a connection whose key another worker owns to that worker (worker_handoff.cc).
   void hand_off(Connection& c, int owner);
+  void unpark(Connection& c);
+  void retry_parked();
   void adopt(int fd, const char* bytes, size_t size);
-  void receive_handoffs();
+  void receive_queue();
+  // Messages from the master and moving groups on a new worker count (worker_migrate.cc).
+  void replace_listeners(ChannelMessage& msg);
+  void add_listener(int fd);
+  void close_listeners();
+  void resize(ChannelMessage& msg);
+  void migrate_group(const std::string& key, int owner);
+  void receive_migrated_peer(ChannelMessage& msg);
+  void finish_migrations(bool expired_only);
   void open_websocket(Connection& c, std::string_view key);
   void feed_frames(Connection& c, char* data, size_t size, bool from_own_buffer);
   void close_with(Connection& c, uint16_t code, std::string_view reason);
@@ -80,7 +96,20 @@ class Worker final : public PeerOutput {
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unique_ptr<SignalSource> signals_;
   std::unique_ptr<Inbox> inbox_;
-  std::unique_ptr<char[]> inbox_buffer_;
+  std::unique_ptr<char[]> queue_buffer_;
+  std::vector<Connection*> parked_;  // handoffs waiting for room in the owner's queue
+  // A group arriving from another worker, one peer per message.
+  struct PendingMigration {
+    int source = 0;
+    uint64_t token = 0;
+    std::string key;
+    uint64_t deadline_ms = 0;
+    size_t received = 0;
+    std::vector<std::unique_ptr<Connection>> peers;  // by index; null until it arrives
+    std::vector<ExportedPeer> state;                 // by index
+  };
+  std::vector<std::unique_ptr<PendingMigration>> migrations_;
+  uint64_t migration_token_ = 0;
   uint64_t handoffs_sent_ = 0;
   uint64_t handoffs_received_ = 0;
   std::vector<std::unique_ptr<Connection>> conns_;

@@ -71,6 +71,17 @@ class FrameReader {
 
   bool assembling() const { return fragmented_; }
 
+  // Moving a connection to another process mid-message: what was assembled so far, and
+  // resuming from it on the other side.
+  Opcode assembling_opcode() const { return message_opcode_; }
+  std::string_view assembled() const { return fragments_.view(); }
+  void resume_assembly(Opcode opcode, std::string_view assembled) {
+    fragmented_ = true;
+    message_opcode_ = opcode;
+    fragments_.release();
+    fragments_.append(assembled);
+  }
+
  private:
   uint64_t max_message_size_;
   bool fragmented_ = false;
