@@ -10,6 +10,7 @@
 #include <cstring>
 #include <optional>
 
+#include "core/channel.h"
 #include "core/log.h"
 #include "master/daemonize.h"
 #include "master/handoff_queues.h"
@@ -61,6 +62,8 @@ class Master {
   void spawn(int index);
   void respawn_due();
   void reload();
+  bool apply_listen(const ListenAddress& old_address);
+  void apply_worker_count(int old_count, int new_count);
   void reopen_logs();
   void begin_shutdown(int signo, Clock::duration grace);
   void signal_workers(int signo);
@@ -156,6 +159,7 @@ bool Master::start_up(int& exit_code) {
   spawner_.master_only_fds = {signal_fd_.get()};
   spawner_.credentials = &credentials_;
   spawner_.config = &options_.config;
+  spawner_.count = count;
   spawner_.reload_config = options_.reload_config;
   spawner_.worker_main = options_.worker_main;
   for (int i = 0; i < count; ++i) spawn(i);
@@ -294,9 +298,95 @@ void Master::reload() {
     LOG_ERROR("reload failed: %s, keeping the old configuration", error.c_str());
     return;
   }
+  const Config old = config();
   config() = std::move(fresh);
+  if (config().listen.port == 0) config().listen.port = old.listen.port;
+  if (format_listen_address(config().listen) != format_listen_address(old.listen) &&
+      !apply_listen(old.listen)) {
+    config().listen = old.listen;
+  }
+  const int old_count = std::max(1, old.worker_processes);
+  const int new_count = std::max(1, config().worker_processes);
+  if (new_count != old_count) apply_worker_count(old_count, new_count);
   LOG_NOTICE("configuration reloaded, signalling the workers");
   signal_workers(SIGHUP);
+}
+
+// The workers swap their listening sockets for new ones on the new address; no connection
+// or group is touched.
+bool Master::apply_listen(const ListenAddress& old_address) {
+  std::vector<UniqueFd> fresh;
+  uint16_t port = 0;
+  std::string error;
+  if (!open_listeners(config().listen, static_cast<int>(listeners_.size()), fresh, port, error)) {
+    LOG_ERROR("cannot listen on %s: %s; keeping %s", format_listen_address(config().listen).c_str(),
+              error.c_str(), format_listen_address(old_address).c_str());
+    return false;
+  }
+  config().listen.port = port;
+  for (size_t i = 0; i < fresh.size() && i < queues_.size(); ++i) {
+    const int fd = fresh[i].get();
+    if (int err = channel_send(queues_[i].outbox.get(), ChannelType::kListeners, "plain", &fd, 1)) {
+      LOG_ERROR("cannot pass the new listener to worker %zu: %s", i, std::strerror(err));
+    }
+  }
+  listeners_ = std::move(fresh);  // a respawned worker gets the new ones too
+  LOG_NOTICE("now listening on %s instead of %s", format_listen_address(config().listen).c_str(),
+             format_listen_address(old_address).c_str());
+  return true;
+}
+
+// More or fewer workers without splitting a group: new workers start with the new count,
+// then every running worker is told the count with every queue, and moves the groups whose
+// keys now belong elsewhere (worker_migrate.cc). Retired workers exit once empty.
+void Master::apply_worker_count(int old_count, int new_count) {
+  std::string error;
+  const auto have_queues = static_cast<int>(queues_.size());
+  if (new_count > have_queues) {
+    std::vector<HandoffQueue> more;
+    if (!open_handoff_queues(new_count - have_queues, more, error)) {
+      LOG_ERROR("cannot change worker_processes to %d: %s; keeping %d", new_count, error.c_str(),
+                old_count);
+      config().worker_processes = old_count;
+      return;
+    }
+    for (HandoffQueue& q : more) queues_.push_back(std::move(q));
+  }
+  const auto have_listeners = static_cast<int>(listeners_.size());
+  if (new_count > have_listeners) {
+    std::vector<UniqueFd> more;
+    uint16_t port = 0;
+    if (!open_listeners(config().listen, new_count - have_listeners, more, port, error)) {
+      LOG_ERROR("cannot change worker_processes to %d: %s; keeping %d", new_count, error.c_str(),
+                old_count);
+      config().worker_processes = old_count;
+      return;
+    }
+    for (UniqueFd& fd : more) listeners_.push_back(std::move(fd));
+  } else if (new_count < have_listeners) {
+    listeners_.resize(static_cast<size_t>(new_count));  // retired workers close their copies
+  }
+  LOG_NOTICE("worker count %d -> %d", old_count, new_count);
+  table_->resize(new_count);
+  spawner_.count = new_count;
+  for (int i = 0; i < new_count; ++i) {
+    if (table_->slot(i).state != ProcessTable::State::kRunning &&
+        table_->slot(i).state != ProcessTable::State::kWaitingRespawn) {
+      spawn(i);
+    }
+  }
+  std::vector<int> outboxes;
+  for (int i = 0; i < new_count; ++i) outboxes.push_back(queues_[static_cast<size_t>(i)].outbox.get());
+  const auto count = static_cast<uint32_t>(new_count);
+  const std::string_view payload(reinterpret_cast<const char*>(&count), sizeof count);
+  for (int i = 0; i < table_->size() && i < static_cast<int>(queues_.size()); ++i) {
+    if (i >= new_count && table_->slot(i).state != ProcessTable::State::kRunning) continue;
+    if (i >= old_count && i < new_count) continue;  // started with the new count already
+    if (int err = channel_send(queues_[static_cast<size_t>(i)].outbox.get(), ChannelType::kResize,
+                               payload, outboxes.data(), outboxes.size())) {
+      LOG_ERROR("cannot tell worker %d the new worker count: %s", i, std::strerror(err));
+    }
+  }
 }
 
 void Master::reopen_logs() {

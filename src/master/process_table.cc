@@ -4,6 +4,15 @@
 
 namespace sigver {
 
+void ProcessTable::resize(int count) {
+  if (static_cast<size_t>(count) > slots_.size()) slots_.resize(static_cast<size_t>(count));
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    s.retired = i >= static_cast<size_t>(count);
+    if (s.retired && s.state == State::kWaitingRespawn) s.state = State::kExited;
+  }
+}
+
 void ProcessTable::on_spawned(int index, pid_t pid, Clock::time_point now) {
   Slot& s = slots_[static_cast<size_t>(index)];
   s.state = State::kRunning;
@@ -42,7 +51,7 @@ ProcessTable::Exit ProcessTable::on_exit(pid_t pid, bool fatal, bool shutting_do
     if (fatal) {
       s.state = State::kFatal;
       s.pid = 0;
-    } else if (shutting_down) {
+    } else if (shutting_down || s.retired) {
       s.state = State::kExited;
       s.pid = 0;
     } else {
@@ -84,8 +93,9 @@ std::vector<pid_t> ProcessTable::running_pids() const {
 }
 
 bool ProcessTable::all_fatal() const {
-  return std::all_of(slots_.begin(), slots_.end(),
-                     [](const Slot& s) { return s.state == State::kFatal; });
+  return std::all_of(slots_.begin(), slots_.end(), [](const Slot& s) {
+    return s.state == State::kFatal || (s.retired && s.state != State::kRunning);
+  });
 }
 
 }  // namespace sigver

@@ -30,6 +30,7 @@ class ProcessTable {
     Clock::time_point started{};
     Clock::time_point respawn_at{};
     Clock::duration next_delay{};  // wait before the restart after the next quick death
+    bool retired = false;          // beyond the worker count: finishes, never restarted
   };
 
   struct Exit {
@@ -42,6 +43,9 @@ class ProcessTable {
   explicit ProcessTable(int count) : slots_(static_cast<size_t>(count)) {}
 
   int size() const { return static_cast<int>(slots_.size()); }
+  // A new worker count: slots below it are active (new ones not started yet), slots at or
+  // above it are retired: their workers finish and are not restarted.
+  void resize(int count);
   const Slot& slot(int index) const { return slots_[static_cast<size_t>(index)]; }
 
   void on_spawned(int index, pid_t pid, Clock::time_point now);

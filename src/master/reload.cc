@@ -23,22 +23,12 @@ std::string changed(const char* name, const std::string& running, const std::str
 
 std::vector<std::string> keep_restart_only_settings(const Config& running, Config& fresh) {
   std::vector<std::string> warnings;
-  if (!same_address(running.listen, fresh.listen)) {
-    warnings.push_back(changed("listen", format_listen_address(running.listen),
-                               format_listen_address(fresh.listen)));
-    fresh.listen = running.listen;
-  }
   bool tls_same = running.listen_tls.has_value() == fresh.listen_tls.has_value() &&
                   (!running.listen_tls || same_address(*running.listen_tls, *fresh.listen_tls));
   if (!tls_same) {
     warnings.push_back(
         changed("listen_tls", describe(running.listen_tls), describe(fresh.listen_tls)));
     fresh.listen_tls = running.listen_tls;
-  }
-  if (running.worker_processes != fresh.worker_processes) {
-    warnings.push_back(changed("worker_processes", std::to_string(running.worker_processes),
-                               std::to_string(fresh.worker_processes)));
-    fresh.worker_processes = running.worker_processes;
   }
   auto keep_text = [&](const char* name, const std::string& was, std::string& now) {
     if (was == now) return;

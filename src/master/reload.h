@@ -1,7 +1,8 @@
 #pragma once
-// Applying a reloaded configuration in the master. Settings that shape the processes and
-// sockets (listen, worker_processes, pid, user, group, daemon) need a restart for now: the
-// new file's values are replaced by the running ones, with a warning each.
+// Applying a reloaded configuration in the master. `listen` and `worker_processes` change
+// live (master.cc); the other settings that shape the processes (listen_tls, pid, user,
+// group, daemon) need a restart: the new file's values are replaced by the running ones,
+// with a warning each.
 #include <string>
 #include <vector>
 

@@ -34,7 +34,7 @@ void WorkerSpawner::run_child(int index, pid_t master_pid) const {
   }
   WorkerSetup setup;
   setup.index = index;
-  setup.count = static_cast<int>(queues->size());
+  setup.count = count > 0 ? count : static_cast<int>(queues->size());
   for (size_t i = 0; i < listeners->size(); ++i) {
     if (static_cast<int>(i) == index) {
       setup.listeners.push_back((*listeners)[i].get());

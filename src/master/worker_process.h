@@ -24,6 +24,7 @@ struct WorkerSpawner {
   std::vector<int> master_only_fds;                   // closed in the child (signalfd, ...)
   const Credentials* credentials = nullptr;
   const Config* config = nullptr;  // the configuration in force now
+  int count = 0;                   // workers in service (queues may outnumber them)
   std::function<bool(Config&, std::string&)> reload_config;
   WorkerMain worker_main = nullptr;
 

@@ -50,12 +50,12 @@ void Worker::handle_handshake(Connection& c) {
       return;
   }
   // A group never spans processes: the key's owner finishes the handshake.
-  if (!c.adopted && setup_.count > 1) {
-    const int owner = key_owner(req.key, setup_.count);
-    if (owner != setup_.index) {
-      hand_off(c, owner);
-      return;
-    }
+  // An adopted connection is not passed on again (no ping-pong while workers learn a new
+  // count), unless this worker was just retired by a smaller count.
+  const int owner = key_owner(req.key, setup_.count);
+  if (owner != setup_.index && (!c.adopted || setup_.index >= setup_.count)) {
+    hand_off(c, owner);
+    return;
   }
   // The key is a view into c.in: use it before consuming the request bytes.
   ws::append_upgrade_response(c.out, req.accept);
