@@ -16,9 +16,10 @@ namespace sigver {
 
 enum class ChannelType : uint8_t {
   kHandoff = 'H',    // worker -> owner: a client socket + the bytes read from it
-  kListeners = 'L',  // master -> worker: replace the listening sockets
+  kListeners = 'L',  // master -> worker: replace the plain listening sockets
   kResize = 'R',     // master -> worker: new worker count + every queue's send end
   kMigrate = 'G',    // worker -> new owner: one peer of a group that moves, with its state
+  kTlsMaterial = 'T',  // master -> worker: new certificate, key and TLS settings (HUP)
 };
 
 inline constexpr size_t kChannelMaxFds = 128;

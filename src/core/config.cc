@@ -149,6 +149,16 @@ bool set_path(const std::string& value, std::string& out, std::string& why) {
   return true;
 }
 
+bool set_nonempty(const std::string& value, const char* what, std::string& out,
+                  std::string& why) {
+  if (value.empty()) {
+    why = std::string("expected ") + what;
+    return false;
+  }
+  out = value;
+  return true;
+}
+
 bool set_listen(const std::string& value, ListenAddress& out, std::string& why) {
   if (!parse_listen(value, out)) {
     why = "expected host:port with a port from 1 to 65535 (e.g. 0.0.0.0:8000 or [::]:8000)";
@@ -260,6 +270,25 @@ const Setting kSettings[] = {
     {"tls", "ca",
      [](const std::string& v, Config& c, std::string& why) {
        return set_string(v, c.tls_ca, why);
+     }},
+    {"tls", "protocols",
+     [](const std::string& v, Config& c, std::string& why) {
+       TlsProtocols protocols;
+       if (!parse_tls_protocols(v, protocols)) {
+         why = "expected TLSv1.2, TLSv1.3 or both, separated by spaces";
+         return false;
+       }
+       c.tls_protocols = v;
+       return true;
+     }},
+    // Cipher lists are checked by OpenSSL when the certificate is loaded (start, -t, HUP).
+    {"tls", "ciphers",
+     [](const std::string& v, Config& c, std::string& why) {
+       return set_nonempty(v, "an OpenSSL cipher list", c.tls_ciphers, why);
+     }},
+    {"tls", "ciphersuites",
+     [](const std::string& v, Config& c, std::string& why) {
+       return set_nonempty(v, "an OpenSSL TLS 1.3 ciphersuite list", c.tls_ciphersuites, why);
      }},
     {"log", "error_log",
      [](const std::string& v, Config& c, std::string& why) {
@@ -476,6 +505,20 @@ bool parse_bool(const std::string& value, bool& out) {
   return false;
 }
 
+bool parse_tls_protocols(const std::string& value, TlsProtocols& out) {
+  TlsProtocols found;
+  std::istringstream words(value);
+  std::string word;
+  while (words >> word) {
+    bool& flag = word == "TLSv1.2" ? found.tls1_2 : found.tls1_3;
+    if ((word != "TLSv1.2" && word != "TLSv1.3") || flag) return false;
+    flag = true;
+  }
+  if (!found.tls1_2 && !found.tls1_3) return false;
+  out = found;
+  return true;
+}
+
 bool validate_config(const Config& config, std::string& error) {
   std::string where = config.source.empty() ? "" : config.source + ": ";
   bool has_cert = !config.tls_certificate.empty();
@@ -490,6 +533,10 @@ bool validate_config(const Config& config, std::string& error) {
   }
   if (!config.tls_ca.empty() && !has_cert) {
     error = where + "[tls] ca is set but certificate is not";
+    return false;
+  }
+  if (config.listen_speaks_tls && !has_cert) {
+    error = where + "TLS on the listen address needs a certificate and its key";
     return false;
   }
   if (config.listen_tls) {

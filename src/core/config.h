@@ -15,7 +15,10 @@ struct ListenAddress {
 struct Config {
   // [server]
   ListenAddress listen;                 // listen = host:port ([v6]:port)
-  std::optional<ListenAddress> listen_tls;  // listen_tls (TLS issue)
+  std::optional<ListenAddress> listen_tls;  // listen_tls: wss:// listener, optional
+  // Not a file setting: the `sigver` command line with --key/--cert makes its one `listen`
+  // address speak TLS (wss://) instead of plain ws://.
+  bool listen_speaks_tls = false;
   int worker_processes = 1;             // number, or "auto" = number of CPUs
   std::string pid;                      // pid file path ("" = none)
   std::string user;                     // drop privileges of workers to this user ("" = keep)
@@ -34,6 +37,10 @@ struct Config {
   std::string tls_certificate;
   std::string tls_certificate_key;
   std::string tls_ca;
+  std::string tls_protocols = "TLSv1.2 TLSv1.3";  // any of TLSv1.2 TLSv1.3, space separated
+  std::string tls_ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20";  // TLS 1.2, OpenSSL cipher list
+  std::string tls_ciphersuites =  // TLS 1.3, OpenSSL ciphersuites list
+      "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256";
   // [log]
   std::string error_log = "stderr";     // path, or "stderr"
   std::string log_level = "info";       // debug | info | notice | warn | error
@@ -53,6 +60,12 @@ bool parse_listen(const std::string& value, ListenAddress& out);
 bool parse_size(const std::string& value, uint64_t& out);       // "4096", "64k", "1m", "1g"
 bool parse_seconds(const std::string& value, double& out);      // "5", "0.25"
 bool parse_bool(const std::string& value, bool& out);           // on/off, true/false, yes/no, 1/0
+// "TLSv1.2 TLSv1.3", "TLSv1.3", ...: at least one, no repeats, nothing older than TLS 1.2.
+struct TlsProtocols {
+  bool tls1_2 = false;
+  bool tls1_3 = false;
+};
+bool parse_tls_protocols(const std::string& value, TlsProtocols& out);
 
 // Cross-setting checks after everything was loaded and overridden (e.g. TLS files given
 // without a certificate). Returns false with a message.

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/tls_material.h"
 
 namespace sigver {
 
@@ -15,6 +16,12 @@ struct WorkerSetup {
   int count = 1;  // number of workers (the hash ring's size)
   // This worker's SO_REUSEPORT listening sockets (non-blocking), plain WebSocket.
   std::vector<int> listeners;
+  // Same for wss:// (listen_tls, or `listen` itself for the `sigver` command line): the
+  // worker terminates TLS and passes the plain stream on (see worker/tls_relay.h).
+  std::vector<int> tls_listeners;
+  // Certificate, key and settings as read by the master, which may be the only process
+  // allowed to read the key file. Later versions arrive as kTlsMaterial queue messages.
+  TlsMaterial tls;
   // Handoff: one SOCK_SEQPACKET socketpair per worker, created by the master before the
   // first fork and kept open by it, so a respawned worker finds its queue intact.
   int inbox = -1;             // receive end of this worker's own queue

@@ -102,6 +102,9 @@ void Worker::receive_queue() {
       case ChannelType::kMigrate:
         receive_migrated_peer(msg);
         break;
+      case ChannelType::kTlsMaterial:
+        if (tls_) tls_->update(msg.payload);
+        break;
       default:
         LOG_ERROR("unknown message type %d on the worker queue: dropped",
                   static_cast<int>(msg.type));

@@ -33,13 +33,15 @@ uint64_t seconds_to_ms(double s) { return static_cast<uint64_t>(s * 1000.0 + 0.5
 
 class Worker::Listener final : public EventHandler {
  public:
-  Listener(Worker& worker, int fd) : worker_(worker), fd_(fd) {}
-  void on_events(uint32_t) override { worker_.accept_from(fd_.get()); }
+  Listener(Worker& worker, int fd, bool tls) : worker_(worker), fd_(fd), tls_(tls) {}
+  void on_events(uint32_t) override { worker_.accept_from(fd_.get(), tls_); }
   int fd() const { return fd_.get(); }
+  bool tls() const { return tls_; }
 
  private:
   Worker& worker_;
   UniqueFd fd_;
+  bool tls_;  // accepted sockets speak TLS: terminate it before the plain path
 };
 
 class Worker::SignalSource final : public EventHandler {
@@ -106,11 +108,22 @@ bool Worker::start() {
       return false;
     }
   }
-  for (int fd : setup_.listeners) {
-    listeners_.push_back(std::make_unique<Listener>(*this, fd));
-    if (!loop_.add(fd, EPOLLIN, listeners_.back().get())) {
-      LOG_CRIT("epoll_ctl(listener) failed: %s", std::strerror(errno));
+  if (!setup_.tls_listeners.empty()) {
+    tls_ = std::make_unique<TlsTerminator>(loop_, [this](int fd) { add_connection(fd); });
+    tls_->set_timeouts(config_.handshake_timeout, config_.close_timeout);
+    std::string error;
+    if (!tls_->start(setup_.tls, error)) {
+      LOG_CRIT("worker %d: TLS: %s", setup_.index, error.c_str());
       return false;
+    }
+  }
+  for (const auto* fds : {&setup_.listeners, &setup_.tls_listeners}) {
+    for (int fd : *fds) {
+      listeners_.push_back(std::make_unique<Listener>(*this, fd, fds == &setup_.tls_listeners));
+      if (!loop_.add(fd, EPOLLIN, listeners_.back().get())) {
+        LOG_CRIT("epoll_ctl(listener) failed: %s", std::strerror(errno));
+        return false;
+      }
     }
   }
   return true;
@@ -128,7 +141,10 @@ int Worker::run() {
     close_overflowed();
     flush_all();
     graveyard_.clear();
-    if (stopping_ && (conns_.empty() || loop_.now_ms() >= stop_deadline_ms_)) running_ = false;
+    if (tls_) tls_->end_iteration();
+    // TLS relays outlive their plain side briefly: they still carry its last bytes.
+    const bool drained = conns_.empty() && (!tls_ || tls_->idle());
+    if (stopping_ && (drained || loop_.now_ms() >= stop_deadline_ms_)) running_ = false;
   }
   LOG_INFO("worker %d exiting (connections handed off: %llu sent, %llu received)",
            setup_.index, static_cast<unsigned long long>(handoffs_sent_),
@@ -138,7 +154,7 @@ int Worker::run() {
 
 // ---- accepting ----
 
-void Worker::accept_from(int listen_fd) {
+void Worker::accept_from(int listen_fd, bool tls) {
   for (int i = 0; i < kAcceptBatch; ++i) {
     int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
@@ -155,20 +171,27 @@ void Worker::accept_from(int listen_fd) {
     }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    add_connection(fd);
+    if (tls) {
+      tls_->accept(fd);  // its plain end comes back through add_connection()
+    } else {
+      add_connection(fd);
+    }
   }
 }
 
-void Worker::add_listener(int fd) {
-  listeners_.push_back(std::make_unique<Listener>(*this, fd));
+void Worker::add_listener(int fd, bool tls) {
+  listeners_.push_back(std::make_unique<Listener>(*this, fd, tls));
   if (accepting_ && !loop_.add(fd, EPOLLIN, listeners_.back().get())) {
     LOG_ERROR("epoll_ctl(listener) failed: %s", std::strerror(errno));
   }
 }
 
-void Worker::close_listeners() {
-  for (auto& l : listeners_) loop_.remove(l->fd());
-  listeners_.clear();  // closes them
+void Worker::close_listeners(bool keep_tls) {
+  std::erase_if(listeners_, [&](const std::unique_ptr<Listener>& l) {
+    if (keep_tls && l->tls()) return false;
+    loop_.remove(l->fd());
+    return true;  // closes it
+  });
 }
 
 void Worker::pause_accepting() {
@@ -385,6 +408,7 @@ int Worker::next_timeout_ms() {
   for (DeadlineQueue* q : {&handshake_timers_, &heartbeat_timers_, &closing_timers_}) {
     if (DeadlineNode* n = q->front()) next = std::min(next, n->deadline_ms);
   }
+  if (tls_) next = std::min(next, tls_->next_deadline_ms());
   if (!accepting_ && !stopping_) next = std::min(next, accept_resume_ms_);
   if (stopping_) next = std::min(next, stop_deadline_ms_);
   // Parked handoffs and arriving groups are retried / checked on a short period.
@@ -407,6 +431,7 @@ void Worker::run_timers() {
   while (DeadlineNode* n = heartbeat_timers_.pop_expired(now)) {
     heartbeat(static_cast<Connection&>(*n));
   }
+  if (tls_) tls_->run_timers(now);
   if (!accepting_ && now >= accept_resume_ms_) resume_accepting();
 }
 
@@ -461,8 +486,12 @@ void Worker::reload() {
   }
   // The listen address and worker count belong to the master; everything else changes here.
   fresh.listen = config_.listen;
+  fresh.listen_tls = config_.listen_tls;
+  fresh.listen_speaks_tls = config_.listen_speaks_tls;
   fresh.worker_processes = config_.worker_processes;
   config_ = fresh;
+  // Certificates come from the master (kTlsMaterial), which reads and checks the files.
+  if (tls_) tls_->set_timeouts(config_.handshake_timeout, config_.close_timeout);
   log::Level level;
   if (log::parse_level(config_.log_level, level)) log::set_level(level);
   apply_limits();
@@ -480,6 +509,7 @@ void Worker::begin_graceful_stop() {
   stop_deadline_ms_ = loop_.now_ms() + seconds_to_ms(config_.close_timeout) + 1000;
   close_listeners();
   accepting_ = false;
+  if (tls_) tls_->begin_stop();
   // Copy: closing may destroy (and so swap-remove) connections.
   std::vector<Connection*> all;
   all.reserve(conns_.size());

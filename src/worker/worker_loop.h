@@ -16,6 +16,7 @@
 #include "worker/codec.h"
 #include "worker/connection.h"
 #include "worker/router.h"
+#include "worker/tls_terminator.h"
 
 namespace sigver {
 
@@ -51,7 +52,7 @@ class Worker final : public PeerOutput {
   class Inbox;
 
   bool start();
-  void accept_from(int listen_fd);
+  void accept_from(int listen_fd, bool tls);
   void pause_accepting();
   void resume_accepting();
   Connection& add_connection(int fd);
@@ -66,8 +67,8 @@ class Worker final : public PeerOutput {
   void receive_queue();
   // Messages from the master and moving groups on a new worker count (worker_migrate.cc).
   void replace_listeners(ChannelMessage& msg);
-  void add_listener(int fd);
-  void close_listeners();
+  void add_listener(int fd, bool tls = false);
+  void close_listeners(bool keep_tls = false);
   void resize(ChannelMessage& msg);
   void migrate_group(const std::string& key, int owner);
   void receive_migrated_peer(ChannelMessage& msg);
@@ -94,6 +95,7 @@ class Worker final : public PeerOutput {
   EventLoop loop_;
   Router router_;
   std::vector<std::unique_ptr<Listener>> listeners_;
+  std::unique_ptr<TlsTerminator> tls_;  // wss:// clients; null without TLS listeners
   std::unique_ptr<SignalSource> signals_;
   std::unique_ptr<Inbox> inbox_;
   std::unique_ptr<char[]> queue_buffer_;

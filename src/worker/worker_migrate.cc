@@ -62,7 +62,7 @@ int send_waiting(int queue, std::string_view payload, int fd) {
 
 void Worker::replace_listeners(ChannelMessage& msg) {
   LOG_NOTICE("worker %d: new listening sockets (%zu)", setup_.index, msg.fds.size());
-  close_listeners();
+  close_listeners(/*keep_tls=*/true);  // listen_tls changes only with a restart
   if (stopping_) return;
   for (UniqueFd& fd : msg.fds) add_listener(fd.release());
 }

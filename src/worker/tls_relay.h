@@ -1,0 +1,91 @@
+#pragma once
+// One TLS client, terminated in the worker that accepted it. The relay owns the TCP socket
+// and its SSL object, and end A of a socketpair whose end B goes to the ordinary plain-text
+// path as if it had been accepted: that path parses the upgrade from B and may hand B off to
+// the worker that owns the key, which then never learns the peer came over TLS. OpenSSL's
+// state cannot move between processes, so the relay stays here and pumps both ways:
+//   TCP --SSL_read--> A      A --SSL_write--> TCP
+// Each direction keeps at most one read's worth of bytes that the other side did not take
+// yet, and reads nothing more until they are gone (backpressure all the way to the peer).
+// Closing mirrors the plain path: EOF on A -> close_notify and FIN to the client; the
+// client's close_notify or FIN -> FIN on A; the relay ends when both directions have.
+#include <cstdint>
+
+#include "core/buffer.h"
+#include "core/deadline_queue.h"
+#include "core/event_loop.h"
+#include "core/tls_context.h"
+#include "core/unique_fd.h"
+
+namespace sigver {
+
+class TlsTerminator;
+
+class TlsRelay final : public DeadlineNode {
+ public:
+  enum class Phase : uint8_t { kHandshake, kRelaying, kClosed };
+
+  TlsRelay(TlsTerminator& owner, UniqueFd tcp, SslPtr ssl);
+  TlsRelay(const TlsRelay&) = delete;
+  TlsRelay& operator=(const TlsRelay&) = delete;
+  ~TlsRelay();
+
+  // Registers the TCP socket with the loop; false when that failed (then it is closed).
+  bool start();
+  // Makes every bit of progress possible now, in both directions.
+  void pump();
+  // The handshake or close timer expired: give up on the client.
+  void on_timeout();
+  // Closes both sockets at once.
+  void abort();
+
+  Phase phase() const { return phase_; }
+  bool closed() const { return phase_ == Phase::kClosed; }
+
+  uint32_t slot = 0;        // index in the terminator's table
+  bool queued_again = false;  // in the terminator's list to pump before sleeping
+
+ private:
+  // Epoll needs one handler per descriptor; both just pump the relay.
+  struct Side final : EventHandler {
+    TlsRelay* relay = nullptr;
+    bool tcp = false;
+    void on_events(uint32_t events) override { relay->on_events(tcp, events); }
+  };
+
+  void on_events(bool tcp, uint32_t events);
+  bool handshake();
+  void establish();
+  bool tls_to_plain();
+  bool plain_to_tls();
+  size_t ssl_write(const char* data, size_t size);
+  void deliver(const char* data, size_t size);
+  void finish_directions();
+  void tls_failed(const char* what);
+  void close_tcp();
+  void close_plain();
+  void update_interest();
+  void note_blocked(int ssl_error);
+
+  TlsTerminator& owner_;
+  UniqueFd tcp_;
+  SslPtr ssl_;
+  UniqueFd plain_;  // end A of the socketpair
+  Side tcp_side_;
+  Side plain_side_;
+  Buffer to_plain_;  // decrypted, not yet taken by A
+  Buffer to_tls_;    // read from A, not yet taken by SSL_write
+  uint32_t tcp_mask_ = 0;    // events registered for each socket
+  uint32_t plain_mask_ = 0;
+  Phase phase_ = Phase::kHandshake;
+  bool plain_polled_ = false;     // A is registered with the loop
+  bool tls_read_done_ = false;    // close_notify or EOF from the client (or TLS failed)
+  bool tls_write_done_ = false;   // our close_notify and FIN are out (or TLS failed)
+  bool plain_read_done_ = false;  // EOF on A
+  bool plain_write_done_ = false; // A shut down for writing, or its peer is gone
+  bool tls_needs_in_ = false;     // the last blocked SSL call waits for TCP readability
+  bool tls_needs_out_ = false;    // ... or writability
+  bool closing_ = false;          // the close timer runs
+};
+
+}  // namespace sigver

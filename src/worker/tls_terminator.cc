@@ -1,0 +1,140 @@
+#include "worker/tls_terminator.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
+
+namespace sigver {
+namespace {
+
+uint64_t seconds_to_ms(double s) { return static_cast<uint64_t>(s * 1000.0 + 0.5); }
+
+}  // namespace
+
+TlsTerminator::TlsTerminator(EventLoop& loop, PlainSink sink)
+    : loop_(loop), sink_(std::move(sink)),
+      scratch_(std::make_unique_for_overwrite<char[]>(kScratchSize)) {}
+
+TlsTerminator::~TlsTerminator() = default;
+
+bool TlsTerminator::start(const TlsMaterial& material, std::string& error) {
+  TlsContextInfo info;
+  ctx_ = create_tls_context(material, error, &info);
+  if (!ctx_) return false;
+  for (const std::string& warning : info.warnings) LOG_WARN("%s", warning.c_str());
+  return true;
+}
+
+void TlsTerminator::update(const TlsMaterial& material) {
+  std::string error;
+  TlsContextInfo info;
+  SslCtxPtr fresh = create_tls_context(material, error, &info);
+  if (!fresh) {
+    LOG_ERROR("new TLS certificate not used, keeping the old one: %s", error.c_str());
+    return;
+  }
+  // Live connections hold their own reference to the old context.
+  ctx_ = std::move(fresh);
+  LOG_INFO("TLS certificate loaded for new connections: %s, valid until %s",
+           info.subject.c_str(), info.not_after.c_str());
+}
+
+void TlsTerminator::update(std::string_view encoded_material) {
+  TlsMaterial material;
+  if (!decode_tls_material(encoded_material, material)) {
+    LOG_ERROR("malformed TLS certificate message from the master: ignored");
+    return;
+  }
+  update(material);
+}
+
+void TlsTerminator::set_timeouts(double handshake_seconds, double close_seconds) {
+  handshake_ms_ = seconds_to_ms(handshake_seconds);
+  close_ms_ = seconds_to_ms(close_seconds);
+}
+
+void TlsTerminator::accept(int tcp_fd) {
+  UniqueFd tcp(tcp_fd);
+  if (stopping_ || !ctx_) return;
+  SslPtr ssl(SSL_new(ctx_.get()));
+  if (!ssl || SSL_set_fd(ssl.get(), tcp.get()) != 1) {
+    LOG_ERROR("cannot start TLS on a new connection: %s", take_openssl_error().c_str());
+    return;
+  }
+  auto relay = std::make_unique<TlsRelay>(*this, std::move(tcp), std::move(ssl));
+  if (!relay->start()) return;
+  relay->slot = static_cast<uint32_t>(relays_.size());
+  handshake_timers_.push(*relay, loop_.now_ms() + handshake_ms_);
+  relays_.push_back(std::move(relay));
+}
+
+void TlsTerminator::on_established(TlsRelay& relay, int plain_fd) {
+  DeadlineQueue::remove(relay);
+  // The plain path starts its own upgrade timeout from here.
+  sink_(plain_fd);
+}
+
+void TlsTerminator::on_closing(TlsRelay& relay) {
+  closing_timers_.push(relay, loop_.now_ms() + close_ms_);
+}
+
+void TlsTerminator::on_closed(TlsRelay& relay) {
+  DeadlineQueue::remove(relay);
+  // Swap-remove from the table; keep the object until the iteration ends, since events
+  // already fetched from epoll may still point at it.
+  const uint32_t slot = relay.slot;
+  graveyard_.push_back(std::move(relays_[slot]));
+  if (slot + 1 != relays_.size()) {
+    relays_[slot] = std::move(relays_.back());
+    relays_[slot]->slot = slot;
+  }
+  relays_.pop_back();
+}
+
+void TlsTerminator::pump_again(TlsRelay& relay) {
+  if (relay.queued_again) return;
+  relay.queued_again = true;
+  again_.push_back(&relay);
+}
+
+uint64_t TlsTerminator::next_deadline_ms() {
+  if (!again_.empty()) return 0;
+  uint64_t next = UINT64_MAX;
+  for (DeadlineQueue* q : {&handshake_timers_, &closing_timers_}) {
+    if (DeadlineNode* n = q->front()) next = std::min(next, n->deadline_ms);
+  }
+  return next;
+}
+
+void TlsTerminator::run_timers(uint64_t now_ms) {
+  while (DeadlineNode* n = handshake_timers_.pop_expired(now_ms)) {
+    static_cast<TlsRelay*>(n)->on_timeout();
+  }
+  while (DeadlineNode* n = closing_timers_.pop_expired(now_ms)) {
+    static_cast<TlsRelay*>(n)->on_timeout();
+  }
+  // A relay pumped here may queue itself again for the next wake-up.
+  std::vector<TlsRelay*> waiting;
+  waiting.swap(again_);
+  for (TlsRelay* relay : waiting) relay->queued_again = false;
+  for (TlsRelay* relay : waiting) relay->pump();
+}
+
+void TlsTerminator::end_iteration() {
+  if (graveyard_.empty()) return;
+  std::erase_if(again_, [](TlsRelay* relay) { return relay->closed(); });
+  graveyard_.clear();
+}
+
+void TlsTerminator::begin_stop() {
+  stopping_ = true;
+  std::vector<TlsRelay*> handshaking;
+  for (auto& relay : relays_) {
+    if (relay->phase() == TlsRelay::Phase::kHandshake) handshaking.push_back(relay.get());
+  }
+  for (TlsRelay* relay : handshaking) relay->abort();
+}
+
+}  // namespace sigver

@@ -1,0 +1,78 @@
+#pragma once
+// The TLS side of one worker: the current server context, the relays of its TLS clients
+// (see tls_relay.h), their handshake and close timers, and the read buffer they share. The
+// worker calls it from its loop; it calls the worker back with the plain end of each
+// connection whose handshake succeeded.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/deadline_queue.h"
+#include "core/event_loop.h"
+#include "core/tls_context.h"
+#include "core/tls_material.h"
+#include "worker/tls_relay.h"
+
+namespace sigver {
+
+class TlsTerminator {
+ public:
+  // Receives the plain end of a new TLS connection, to treat as a freshly accepted socket.
+  using PlainSink = std::function<void(int plain_fd)>;
+
+  TlsTerminator(EventLoop& loop, PlainSink sink);
+  ~TlsTerminator();
+  TlsTerminator(const TlsTerminator&) = delete;
+  TlsTerminator& operator=(const TlsTerminator&) = delete;
+
+  // Builds the first context; false with `error` if the material is unusable.
+  bool start(const TlsMaterial& material, std::string& error);
+  // New certificate material from the master (after HUP): new connections use it, current
+  // ones keep theirs. A context that cannot be built is logged and the old one kept.
+  void update(const TlsMaterial& material);
+  void update(std::string_view encoded_material);
+  void set_timeouts(double handshake_seconds, double close_seconds);
+
+  // Takes ownership of an accepted TCP socket and starts its TLS handshake.
+  void accept(int tcp_fd);
+
+  // Loop hooks: the earliest deadline (0 = work is waiting, UINT64_MAX = none); expire
+  // timers and pump relays with bytes waiting inside OpenSSL; free the relays closed
+  // during this iteration (after the events that may still name them were dispatched).
+  uint64_t next_deadline_ms();
+  void run_timers(uint64_t now_ms);
+  void end_iteration();
+  // Graceful stop: drops clients still in the handshake; the others end with their plain
+  // side.
+  void begin_stop();
+  bool idle() const { return relays_.empty(); }
+  size_t size() const { return relays_.size(); }
+
+  // ---- for the relays ----
+  EventLoop& loop() { return loop_; }
+  char* scratch() { return scratch_.get(); }
+  static constexpr size_t kScratchSize = 64 * 1024;
+  void on_established(TlsRelay& relay, int plain_fd);
+  void on_closing(TlsRelay& relay);
+  void on_closed(TlsRelay& relay);
+  void pump_again(TlsRelay& relay);
+
+ private:
+  EventLoop& loop_;
+  PlainSink sink_;
+  SslCtxPtr ctx_;
+  std::unique_ptr<char[]> scratch_;
+  std::vector<std::unique_ptr<TlsRelay>> relays_;
+  std::vector<std::unique_ptr<TlsRelay>> graveyard_;
+  std::vector<TlsRelay*> again_;
+  DeadlineQueue handshake_timers_;
+  DeadlineQueue closing_timers_;
+  uint64_t handshake_ms_ = 10000;
+  uint64_t close_ms_ = 2000;
+  bool stopping_ = false;
+};
+
+}  // namespace sigver
