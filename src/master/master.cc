@@ -266,6 +266,9 @@ void Master::reap_children() {
     std::string what = describe_status(status);
     if (phase_ != Phase::kRunning) {
       LOG_INFO("worker %d (pid %d) %s", exit.index, static_cast<int>(pid), what.c_str());
+    } else if (table_->slot(exit.index).retired) {
+      LOG_INFO("worker %d (pid %d) %s, retired by the worker count", exit.index,
+               static_cast<int>(pid), what.c_str());
     } else if (fatal) {
       LOG_ERROR("worker %d (pid %d) %s (fatal), not restarting it", exit.index,
                 static_cast<int>(pid), what.c_str());

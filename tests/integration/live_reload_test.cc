@@ -124,6 +124,10 @@ TEST_F(LiveReloadTest, NewListenAddressKeepsPeersAndGroups) {
   Peer old_address(old_port);
   bool first = false;
   EXPECT_FALSE(old_address.join(random_key("old"), first, 2s));
+  // Back to the first address, where the fixture checks the server's health at the end.
+  Reload("127.0.0.1:" + std::to_string(new_port), "127.0.0.1:" + std::to_string(old_port));
+  ASSERT_TRUE(WaitForLog("now listening on 127.0.0.1:" + std::to_string(old_port)));
+  ASSERT_TRUE(WaitForLog("new listening sockets", 4));
 }
 
 }  // namespace
