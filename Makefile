@@ -22,16 +22,15 @@ build: deps configure
 run: build
 	$(BUILD_DIR)/sigverd -c conf/sigver.conf
 
-# ctest runs the unit, integration and interop suites; the browser test runs after it.
+# Every suite runs under ctest: unit, integration, interop, init script, browser (e2e).
 test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 300
-	tests/e2e/run.sh $(BUILD_DIR)/sigverd
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 unit-test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L unit
 
 e2e-test: build
-	tests/e2e/run.sh $(BUILD_DIR)/sigverd
+	cd $(BUILD_DIR) && ctest --output-on-failure -L e2e
 
 clean:
 	rm -rf $(BUILD_DIR)
