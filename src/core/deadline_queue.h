@@ -37,6 +37,13 @@ class DeadlineQueue {
     node.next->prev = node.prev;
     node.prev = node.next = nullptr;
   }
+  // Brings every deadline forward to at most `latest` (a shorter duration after a reload).
+  // Taking the minimum with one value keeps the list sorted.
+  void clamp(uint64_t latest) {
+    for (DeadlineNode* n = head_.next; n != &head_; n = n->next) {
+      if (n->deadline_ms > latest) n->deadline_ms = latest;
+    }
+  }
   bool empty() const { return head_.next == &head_; }
   // The earliest node, or nullptr.
   DeadlineNode* front() { return empty() ? nullptr : head_.next; }

@@ -81,5 +81,20 @@ TEST(DeadlineQueue, PushMovesBetweenQueues) {
   EXPECT_TRUE(q2.empty());
 }
 
+TEST(DeadlineQueue, ClampBringsLaterDeadlinesForwardInOrder) {
+  DeadlineQueue q;
+  Item a, b, c;
+  q.push(a, 100);
+  q.push(b, 5000);
+  q.push(c, 9000);
+  q.clamp(300);
+  EXPECT_EQ(a.deadline_ms, 100u);
+  EXPECT_EQ(b.deadline_ms, 300u);
+  EXPECT_EQ(c.deadline_ms, 300u);
+  EXPECT_EQ(q.pop_expired(300), &a);
+  EXPECT_EQ(q.pop_expired(300), &b);
+  EXPECT_EQ(q.pop_expired(300), &c);
+}
+
 }  // namespace
 }  // namespace sigver
