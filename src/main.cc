@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/log.h"
+#include "core/tls_context.h"
 #include "master/cli.h"
 #include "master/master.h"
 #include "worker/worker.h"
@@ -23,15 +24,10 @@ sigver::CliResult parse_args(int argc, char** argv) {
 }
 #endif
 
-// Settings this build cannot serve yet get a clear error instead of being ignored.
-bool check_supported(const sigver::Config& config, std::string& error) {
-  if (!config.tls_certificate.empty() || !config.tls_certificate_key.empty() ||
-      !config.tls_ca.empty() || config.listen_tls) {
-    error = "TLS (wss://) is not supported yet by this version: remove the certificate "
-            "settings (--key/--cert/--ca, [tls], listen_tls)";
-    return false;
-  }
-  return true;
+// `-t` also loads the certificate and key, as the master would at start-up.
+bool check_tls(const sigver::Config& config, std::string& error) {
+  sigver::TlsMaterial material;
+  return !sigver::tls_enabled(config) || sigver::check_tls_files(config, material, error);
 }
 
 bool setup_logging(const sigver::Config& config, std::string& error) {
@@ -63,7 +59,7 @@ int main(int argc, char** argv) {
       return sigver::signal_running_master(cli.config, cli.signal);
     case Action::kTestConfig: {
       const std::string name = cli.config.source.empty() ? "(built-in defaults)" : cli.config.source;
-      if (!check_supported(cli.config, error)) {
+      if (!check_tls(cli.config, error)) {
         std::fprintf(stderr, "%s: %s\n%s: configuration file %s test failed\n", kProgram,
                      error.c_str(), kProgram, name.c_str());
         return 1;
@@ -76,7 +72,7 @@ int main(int argc, char** argv) {
     case Action::kRun:
       break;
   }
-  if (!check_supported(cli.config, error) || !setup_logging(cli.config, error)) {
+  if (!setup_logging(cli.config, error)) {
     std::fprintf(stderr, "%s: %s\n", kProgram, error.c_str());
     return 1;
   }
@@ -90,7 +86,6 @@ int main(int argc, char** argv) {
       err = again.message;
       return false;
     }
-    if (!check_supported(again.config, err)) return false;
     config = again.config;
     return true;
   };

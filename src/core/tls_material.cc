@@ -9,9 +9,6 @@
 namespace sigver {
 namespace {
 
-// Certificate chains are a few KiB; this only stops a wrong path (a log, a disk image) from
-// being read whole into memory and sent to every worker.
-constexpr size_t kMaxPemFile = 1 << 20;
 
 bool read_pem(const std::string& path, const char* setting, std::string& out,
               std::string& error) {
@@ -24,8 +21,8 @@ bool read_pem(const std::string& path, const char* setting, std::string& out,
   char chunk[8192];
   while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
     text.append(chunk, static_cast<size_t>(in.gcount()));
-    if (text.size() > kMaxPemFile) {
-      error = std::string("[tls] ") + setting + " " + path + " is larger than 1 MiB";
+    if (text.size() > kMaxTlsMaterialBytes) {
+      error = std::string("[tls] ") + setting + " " + path + " is larger than 128 KiB";
       return false;
     }
   }
@@ -66,6 +63,10 @@ bool read_tls_material(const Config& config, TlsMaterial& out, std::string& erro
   m.protocols = config.tls_protocols;
   m.ciphers = config.tls_ciphers;
   m.ciphersuites = config.tls_ciphersuites;
+  if (encode_tls_material(m).size() > kMaxTlsMaterialBytes) {
+    error = "the [tls] files are larger than 128 KiB together";
+    return false;
+  }
   out = std::move(m);
   return true;
 }

@@ -25,6 +25,10 @@ struct TlsMaterial {
   bool empty() const { return certificate_pem.empty(); }
 };
 
+// The files together must stay below this, so that the material fits in one message of a
+// worker's queue (see kQueueMessageMax); real chains are a few KiB.
+inline constexpr size_t kMaxTlsMaterialBytes = 128 * 1024;
+
 // True when `config` has a TLS listener (listen_tls, or `listen` itself for `sigver`).
 bool tls_enabled(const Config& config);
 

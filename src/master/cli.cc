@@ -262,6 +262,8 @@ CliResult parse_sigver_args(int argc, char** argv) {
   if (!result.config.tls_ca.empty() && result.config.tls_certificate.empty()) {
     return error_result(kProgram, "--ca needs --key and --cert");
   }
+  // As in the seed: with a certificate, the one listener speaks wss:// instead of ws://.
+  result.config.listen_speaks_tls = !result.config.tls_certificate.empty();
   if (!validate_config(result.config, error)) return error_result(kProgram, error);
   return result;
 }

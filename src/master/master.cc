@@ -20,6 +20,7 @@
 #include "master/process_table.h"
 #include "master/reload.h"
 #include "master/signals.h"
+#include "master/tls_master.h"
 #include "master/worker_process.h"
 
 // The executables get the version from CMake; the library falls back to this.
@@ -72,6 +73,8 @@ class Master {
   MasterOptions& options_;
   Config& config() { return options_.config; }
   std::vector<UniqueFd> listeners_;
+  std::vector<UniqueFd> tls_listeners_;  // listen_tls, one per worker
+  TlsMaterial tls_material_;             // what workers build their TLS contexts from
   std::vector<HandoffQueue> queues_;
   Credentials credentials_;
   Daemonizer daemonizer_;
@@ -119,16 +122,24 @@ bool Master::start_up(int& exit_code) {
     fail_start(error);
     return false;
   }
+  if (tls_enabled(config()) && !load_tls_material(config(), tls_material_, error)) {
+    fail_start(error);
+    return false;
+  }
   int count = std::max(1, config().worker_processes);
   uint16_t port = 0;
+  uint16_t tls_port = 0;
   // Bound before daemonizing (like nginx), so an address in use fails the command that
   // started us with exit code 1 and a message on its terminal.
   if (!open_listeners(config().listen, count, listeners_, port, error) ||
+      (config().listen_tls &&
+       !open_listeners(*config().listen_tls, count, tls_listeners_, tls_port, error)) ||
       !open_handoff_queues(count, queues_, error)) {
     fail_start(error);
     return false;
   }
   config().listen.port = port;
+  if (config().listen_tls) config().listen_tls->port = tls_port;
   if (config().daemon) {
     switch (daemonizer_.start(exit_code, error)) {
       case Daemonizer::Role::kOriginal:
@@ -148,13 +159,16 @@ bool Master::start_up(int& exit_code) {
     return false;
   }
   LOG_NOTICE("sigverd %s master started, %d worker%s, listening on %s%s%s", SIGVER_VERSION,
-             count, count == 1 ? "" : "s", format_listen_address(config().listen).c_str(),
+             count, count == 1 ? "" : "s", describe_listen_addresses(config()).c_str(),
              options_.config_name.empty() ? "" : ", configuration ",
              options_.config_name.c_str());
   daemonizer_.report_ready();
 
   table_.emplace(count);
   spawner_.listeners = &listeners_;
+  spawner_.tls_listeners = &tls_listeners_;
+  spawner_.listeners_speak_tls = config().listen_speaks_tls;
+  spawner_.tls = tls_enabled(config()) ? &tls_material_ : nullptr;
   spawner_.queues = &queues_;
   spawner_.master_only_fds = {signal_fd_.get()};
   spawner_.credentials = &credentials_;
@@ -311,6 +325,18 @@ void Master::reload() {
   const int old_count = std::max(1, old.worker_processes);
   const int new_count = std::max(1, config().worker_processes);
   if (new_count != old_count) apply_worker_count(old_count, new_count);
+  // New certificate files: checked here, where the key is readable; a bad one is logged and
+  // the workers keep theirs. New and respawned workers start with the latest good one.
+  if (tls_enabled(config())) {
+    TlsMaterial material;
+    if (load_tls_material(config(), material, error)) {
+      tls_material_ = std::move(material);
+      send_tls_material(queues_, spawner_.count, tls_material_);
+      LOG_NOTICE("TLS certificate reloaded: new connections get it");
+    } else {
+      LOG_ERROR("TLS certificate not reloaded: %s; keeping the old one", error.c_str());
+    }
+  }
   LOG_NOTICE("configuration reloaded, signalling the workers");
   signal_workers(SIGHUP);
 }
@@ -368,6 +394,20 @@ void Master::apply_worker_count(int old_count, int new_count) {
     for (UniqueFd& fd : more) listeners_.push_back(std::move(fd));
   } else if (new_count < have_listeners) {
     listeners_.resize(static_cast<size_t>(new_count));  // retired workers close their copies
+  }
+  const auto have_tls = static_cast<int>(tls_listeners_.size());
+  if (config().listen_tls && new_count > have_tls) {
+    std::vector<UniqueFd> more;
+    uint16_t port = 0;
+    if (!open_listeners(*config().listen_tls, new_count - have_tls, more, port, error)) {
+      LOG_ERROR("cannot change worker_processes to %d: %s; keeping %d", new_count, error.c_str(),
+                old_count);
+      config().worker_processes = old_count;
+      return;
+    }
+    for (UniqueFd& fd : more) tls_listeners_.push_back(std::move(fd));
+  } else if (new_count < have_tls) {
+    tls_listeners_.resize(static_cast<size_t>(new_count));
   }
   LOG_NOTICE("worker count %d -> %d", old_count, new_count);
   table_->resize(new_count);

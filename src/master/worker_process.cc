@@ -37,11 +37,20 @@ void WorkerSpawner::run_child(int index, pid_t master_pid) const {
   setup.count = count > 0 ? count : static_cast<int>(queues->size());
   for (size_t i = 0; i < listeners->size(); ++i) {
     if (static_cast<int>(i) == index) {
-      setup.listeners.push_back((*listeners)[i].get());
+      (listeners_speak_tls ? setup.tls_listeners : setup.listeners)
+          .push_back((*listeners)[i].get());
     } else {
       ::close((*listeners)[i].get());
     }
   }
+  for (size_t i = 0; tls_listeners != nullptr && i < tls_listeners->size(); ++i) {
+    if (static_cast<int>(i) == index) {
+      setup.tls_listeners.push_back((*tls_listeners)[i].get());
+    } else {
+      ::close((*tls_listeners)[i].get());
+    }
+  }
+  if (tls != nullptr) setup.tls = *tls;
   for (size_t i = 0; i < queues->size(); ++i) {
     const HandoffQueue& queue = (*queues)[i];
     if (static_cast<int>(i) == index) {

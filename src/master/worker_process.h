@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/tls_material.h"
 #include "core/unique_fd.h"
 #include "core/worker_setup.h"
 #include "master/handoff_queues.h"
@@ -20,6 +21,9 @@ constexpr int kWorkerFatalExit = 2;
 
 struct WorkerSpawner {
   const std::vector<UniqueFd>* listeners = nullptr;  // indexed by worker
+  const std::vector<UniqueFd>* tls_listeners = nullptr;  // indexed by worker; null = none
+  bool listeners_speak_tls = false;  // `sigver --key/--cert`: `listeners` serve wss:// too
+  const TlsMaterial* tls = nullptr;  // the certificate in force now; null without TLS
   const std::vector<HandoffQueue>* queues = nullptr;  // indexed by worker
   std::vector<int> master_only_fds;                   // closed in the child (signalfd, ...)
   const Credentials* credentials = nullptr;

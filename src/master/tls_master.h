@@ -1,0 +1,26 @@
+#pragma once
+// The master's part of TLS: it reads and checks the certificate files (at start-up, so a bad
+// certificate or a key of another certificate fails `sigverd` with exit code 1, and on HUP),
+// and passes what it read to the workers, which may lack the rights to read the key file.
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/tls_material.h"
+#include "master/handoff_queues.h"
+
+namespace sigver {
+
+// Reads the files named by `config` and builds a context from them to check them; logs the
+// warnings (expired certificate, chain in the wrong order). False with an error message.
+bool load_tls_material(const Config& config, TlsMaterial& out, std::string& error);
+
+// Sends `material` to workers 0..count-1 on their queues; a worker whose queue is full keeps
+// its certificate until it is restarted (logged).
+void send_tls_material(const std::vector<HandoffQueue>& queues, int count,
+                       const TlsMaterial& material);
+
+// "0.0.0.0:8000, TLS on 0.0.0.0:8443", for the start-up log line.
+std::string describe_listen_addresses(const Config& config);
+
+}  // namespace sigver
