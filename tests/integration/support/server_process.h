@@ -34,6 +34,8 @@ class ServerProcess {
   uint16_t port() const { return port_; }
   pid_t pid() const { return pid_; }
   std::string config_text() const { return config_text_; }
+  // The INI file the server reads (also on SIGHUP): tests may rewrite it before a reload.
+  const std::string& config_path() const { return config_path_; }
   std::string log_text() const;     // content of the error log
   std::string output_text() const;  // what the process wrote to stdout/stderr
   std::string diagnostics() const;  // why it is not ready, plus config, log and output
