@@ -5,11 +5,10 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <iostream>
 #include <random>
-#include <set>
 #include <thread>
 
-#include "core/key_owner.h"
 #include "support/multiworker_fixture.h"
 
 namespace sigver::itest {
