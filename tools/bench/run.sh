@@ -1,0 +1,310 @@
+#!/usr/bin/env bash
+# `make bench`: measures BUILD_DIR/sigverd (1 and 2 workers) and the reference Node server
+# sigver@18.0.0 side by side in one run, on 127.0.0.1 only, and prints a comparison table
+# (also written to BUILD_DIR/bench-results.txt):
+#   1. relay: server CPU (utime+stime of its whole process tree) per relayed round trip,
+#      and round trips per second, with P member/joiner pairs bouncing ~200-byte contents;
+#   2. idle: server memory (PSS of its process tree) per connected, joined, idle peer;
+#   3. malformed input: does every server process survive a bad frame?
+# Each measure gets a freshly started server. The load generator is tools/bench/*.cc, built
+# here with g++. The reference is installed in a temporary directory with npm (its native
+# `uws` dependency no longer builds, so a small shim over `ws` stands in for it, as in
+# tests/e2e/WIRE-NOTES.md); without node/npm or network the table shows sigverd alone.
+# Figures depend on the machine and on whatever else runs on it: nothing here asserts them.
+#
+# Usage: tools/bench/run.sh [BUILD_DIR]            (default: build)
+# Environment (defaults in brackets):
+#   BENCH_PAIRS [50]  BENCH_ROUND_TRIPS [200000]  BENCH_SECONDS [20]  BENCH_WARMUP [2]
+#   BENCH_DATA_SIZE [200]  BENCH_IDLE_PEERS [10000]  BENCH_PEERS_PER_KEY [2]
+#   BENCH_HOLD [16] (seconds idle peers stay, > 2 heartbeat rounds)
+#   BENCH_NO_REFERENCE=1 skips the Node server;  BENCH_VERBOSE=1 prints every raw figure.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+BUILD_DIR="$(realpath "${1:-build}")"
+SIGVERD="$BUILD_DIR/sigverd"
+TOOL="$BUILD_DIR/sigver-bench"
+RESULTS="$BUILD_DIR/bench-results.txt"
+PAIRS="${BENCH_PAIRS:-50}"
+ROUND_TRIPS="${BENCH_ROUND_TRIPS:-200000}"
+SECONDS_MAX="${BENCH_SECONDS:-20}"
+WARMUP="${BENCH_WARMUP:-2}"
+DATA_SIZE="${BENCH_DATA_SIZE:-200}"
+IDLE_PEERS="${BENCH_IDLE_PEERS:-10000}"
+PEERS_PER_KEY="${BENCH_PEERS_PER_KEY:-2}"
+HOLD="${BENCH_HOLD:-16}"
+CASES=(unmasked bad-opcode huge-length bad-protobuf)
+
+log() { echo "bench: $*" >&2; }
+
+[[ -x "$SIGVERD" ]] || {
+  log "no $SIGVERD: run 'make build' first"
+  exit 1
+}
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/sigver-bench.XXXXXX")"
+server_pid=""
+server_tree=""
+
+# True while PID exists and is not a zombie (kill -0 cannot tell a zombie apart).
+alive() {
+  local stat
+  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+  stat="${stat##*) }"
+  [[ "${stat:0:1}" != Z && "${stat:0:1}" != X ]]
+}
+
+descendants() {
+  local child
+  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+    echo "$child"
+    descendants "$child"
+  done
+}
+
+# Stops the server this script started: TERM to its root, KILL to whatever of its tree is
+# left after 5 s (only PIDs recorded as its descendants).
+stop_server() {
+  [[ -n "$server_pid" ]] || return 0
+  server_tree="$server_tree $(descendants "$server_pid" | tr '\n' ' ')"
+  kill -TERM "$server_pid" 2>/dev/null || true
+  for _ in $(seq 50); do
+    alive "$server_pid" || break
+    sleep 0.1
+  done
+  local pid
+  for pid in $server_pid $server_tree; do
+    if alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+  done
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+  server_tree=""
+}
+
+cleanup() {
+  stop_server
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM INT
+
+# ---- The load generator ----
+sources=("$ROOT"/tools/bench/*.cc)
+if [[ ! -x "$TOOL" ]] || [[ -n "$(find "$ROOT/tools/bench" -newer "$TOOL" -name '*.[ch]*')" ]]; then
+  log "building $TOOL"
+  g++ -O2 -std=c++20 -Wall -Wextra -Wshadow -Werror "${sources[@]}" -o "$TOOL" -lcrypto
+fi
+
+# ---- The reference server, outside the repository ----
+reference=""
+install_reference() {
+  if [[ "${BENCH_NO_REFERENCE:-}" == 1 ]]; then
+    echo "skipped (BENCH_NO_REFERENCE=1)"
+    return 1
+  fi
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "node or npm not installed"
+    return 1
+  fi
+  local dir="$work/reference"
+  mkdir -p "$dir"
+  log "installing sigver@18.0.0 and ws@8 with npm in $dir"
+  if ! (cd "$dir" && timeout 300 npm install sigver@18.0.0 ws@8 --ignore-scripts --no-audit \
+    --no-fund --no-save --loglevel=error) >"$work/npm.log" 2>&1; then
+    echo "npm install failed: $(tail -n 1 "$work/npm.log")"
+    return 1
+  fi
+  # uws 9 (sigver's WebSocket layer) only ships binaries for Node <= 8: stand in for it with
+  # a `ws` server that also sets the `upgradeReq` property sigver reads the key from.
+  rm -rf "$dir/node_modules/uws"
+  mkdir -p "$dir/node_modules/uws"
+  printf '{"name": "uws", "version": "0.0.0-bench-shim", "main": "index.js", "private": true}\n' \
+    >"$dir/node_modules/uws/package.json"
+  cat >"$dir/node_modules/uws/index.js" <<'EOF'
+'use strict';
+const { WebSocketServer } = require('ws');
+class Server extends WebSocketServer {
+  constructor(options, callback) {
+    super(options, callback);
+    this.on('connection', (socket, request) => { socket.upgradeReq = request; });
+  }
+}
+module.exports = { Server };
+EOF
+  echo "$dir/node_modules/sigver/server.js"
+}
+reference_note=""
+if out="$(install_reference)"; then
+  reference="$out"
+else
+  reference_note="$out"
+  log "reference server missing: $reference_note; benchmarking sigverd alone"
+fi
+
+# ---- Servers ----
+# Waits until 127.0.0.1:PORT accepts a TCP connection (up to 10 s); false if it never does.
+wait_accepting() {
+  for _ in $(seq 100); do
+    alive "$server_pid" || return 1
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# start_server NAME: starts the server NAME (w1, w2 or node) on a new free port.
+start_server() {
+  port="$("$TOOL" free-port)"
+  local log_file="$work/$1.log"
+  case "$1" in
+    w*)
+      printf '[server]\nlisten = 127.0.0.1:%s\nworker_processes = %s\n[log]\nlog_level = warn\n' \
+        "$port" "${1#w}" >"$work/$1.conf"
+      "$SIGVERD" -c "$work/$1.conf" >>"$log_file" 2>&1 &
+      ;;
+    node)
+      node "$reference" -h 127.0.0.1 -p "$port" >>"$log_file" 2>&1 &
+      ;;
+  esac
+  server_pid=$!
+  if ! wait_accepting "$port"; then
+    log "$1 did not start; its log:"
+    tail -n 20 "$log_file" >&2
+    stop_server
+    return 1
+  fi
+  sleep 0.5 # let start-up work (JIT, worker spawn) finish before the baseline
+}
+
+declare -A R # R[server.key] = value, from the load generator's `key=value` lines
+
+record() { # record SERVER < key=value lines
+  local line
+  while IFS= read -r line; do
+    [[ "$line" == *=* ]] || continue
+    R["$1.${line%%=*}"]="${line#*=}"
+    [[ "${BENCH_VERBOSE:-}" != 1 ]] || log "$1 $line"
+  done
+}
+
+run_tool() { # run_tool SERVER BOUND MODE ARGS...: bounded run, output recorded
+  local name="$1" bound="$2"
+  shift 2
+  timeout --kill-after=5 "$bound" "$TOOL" "$@" --port "$port" --server-pid "$server_pid" \
+    >"$work/out" 2>>"$work/$name.tool.log" || log "$name: sigver-bench $1 exited with $?"
+  record "$name" <"$work/out"
+}
+
+bench_server() { # bench_server NAME
+  local name="$1"
+  log "$name: relay ($PAIRS pairs, up to $ROUND_TRIPS round trips or ${SECONDS_MAX}s)"
+  start_server "$name" || return 1
+  run_tool "$name" $((SECONDS_MAX + 90)) relay --pairs "$PAIRS" --round-trips "$ROUND_TRIPS" \
+    --seconds "$SECONDS_MAX" --warmup "$WARMUP" --data-size "$DATA_SIZE" --sources 4
+  alive "$server_pid" || R["$name.relay.error"]="server died"
+  stop_server
+
+  log "$name: idle ($IDLE_PEERS peers, $PEERS_PER_KEY per key, ${HOLD}s)"
+  start_server "$name" || return 1
+  run_tool "$name" $((HOLD + 200)) idle --peers "$IDLE_PEERS" --peers-per-key "$PEERS_PER_KEY" \
+    --hold "$HOLD" --sources 8
+  stop_server
+
+  log "$name: malformed frames (${CASES[*]})"
+  local case
+  for case in "${CASES[@]}"; do
+    if [[ -z "$server_pid" ]] || ! alive "$server_pid"; then
+      stop_server
+      start_server "$name" || return 1
+    fi
+    run_tool "$name.$case" 30 malformed --case "$case"
+  done
+  stop_server
+}
+
+servers=(w1 w2)
+[[ -z "$reference" ]] || servers+=(node)
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+for name in "${servers[@]}"; do
+  bench_server "$name" || R["$name.error"]="did not start"
+done
+load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- The table ----
+get() { echo "${R[$1]:-}"; }
+
+# row METRIC KIND KEY: KIND "less" (a cost: ratio node/w1) or "more" (a rate: w1/node) or
+# "" (no ratio); the values are R[SERVER.KEY].
+rows=()
+row() {
+  local metric="$1" kind="$2" key="$3" w1 w2 node ratio=""
+  w1="$(get "w1.$key")"
+  w2="$(get "w2.$key")"
+  node="$(get "node.$key")"
+  if [[ -n "$kind" && -n "$w1" && -n "$node" ]]; then
+    ratio="$(awk -v a="$w1" -v b="$node" -v k="$kind" 'BEGIN {
+      if (k == "less" && a > 0) printf "%.1fx less", b / a;
+      else if (k == "more" && b > 0) printf "%.1fx more", a / b }')"
+  fi
+  [[ -n "$reference" ]] || node="(missing)"
+  rows+=("$metric|${w1:--}|${w2:--}|${node:--}|${ratio:--}")
+}
+
+# Derived cells: "n/N" counts and malformed verdicts.
+for name in "${servers[@]}"; do
+  if [[ -n "$(get "$name.idle.peers")" ]]; then
+    R["$name.idle.connected"]="$(get "$name.idle.connected_at_end")/$(get "$name.idle.peers")"
+  fi
+  if [[ -n "$(get "$name.relay.round_trips")" ]]; then
+    R["$name.relay.count"]="$(get "$name.relay.round_trips") in $(get "$name.relay.seconds")s"
+  fi
+  if [[ -n "$(get "$name.relay.unexpected_messages")" ]]; then
+    R["$name.relay.problems"]="$(get "$name.relay.unexpected_messages") / $(get "$name.relay.closed_connections")"
+  fi
+  for case in "${CASES[@]}"; do
+    verdict="$(get "$name.$case.malformed.verdict")"
+    [[ -z "$verdict" ]] || R["$name.$case"]="$verdict; got $(get "$name.$case.malformed.reaction")"
+  done
+done
+
+row "relay: server CPU per round trip (us)" less relay.server_cpu_us_per_rt
+row "relay: round trips per second" more relay.rt_per_s
+row "relay: round trips measured" "" relay.count
+row "relay: server CPU (% of one core)" "" relay.server_cpu_pct
+row "relay: load generator CPU (% of one core)" "" relay.client_cpu_pct
+row "relay: unexpected messages / closed sockets" "" relay.problems
+row "idle: server memory per peer (KiB, PSS)" less idle.kib_per_peer_pss
+row "idle: server memory per peer (KiB, RSS)" less idle.kib_per_peer_rss
+row "idle: server memory before peers (KiB, PSS)" "" idle.before_pss_kib
+row "idle: time for all peers to join (s)" less idle.join_seconds
+row "idle: peers still connected at the end" "" idle.connected
+for case in "${CASES[@]}"; do row "malformed: $case" "" "$case"; done
+
+{
+  echo "sigverd benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load average" \
+    "$load_before before / $load_after after"
+  echo "sigverd $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') (log_level warn);" \
+    "reference: ${reference:+sigver@18.0.0 on node $(node --version) with a ws@8 shim for uws}${reference_note}"
+  echo "relay: $PAIRS pairs, ${DATA_SIZE}-byte data, one content in flight per pair, after ${WARMUP}s" \
+    "of warm-up; idle: $IDLE_PEERS peers, $PEERS_PER_KEY per key, measured ${HOLD}s after the last join"
+  echo "ratio: how sigverd with 1 worker compares with the reference"
+  echo
+  printf '%s\n' "metric|sigverd (1 worker)|sigverd (2 workers)|sigver@18.0.0 (node)|ratio" \
+    "${rows[@]}" | awk -F'|' '
+    { for (i = 1; i <= NF; i++) { cell[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } }
+    END {
+      for (r = 1; r <= NR; r++) {
+        line = ""
+        for (i = 1; i <= NF; i++) line = line (i > 1 ? " | " : "") sprintf("%-" w[i] "s", cell[r, i])
+        print line
+        if (r > 1) continue
+        line = ""
+        for (i = 1; i <= NF; i++) {
+          dashes = sprintf("%" w[i] "s", ""); gsub(/ /, "-", dashes)
+          line = line (i > 1 ? "-|-" : "") dashes
+        }
+        print line
+      }
+    }'
+} | tee "$RESULTS"
+log "results written to $RESULTS"
