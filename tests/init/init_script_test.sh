@@ -122,7 +122,11 @@ check "  nothing runs" status_is 3
 write_config off
 python3 -c '
 import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1)
+s = socket.socket()
+# SO_REUSEADDR: earlier runs leave TIME_WAIT connections on the port; without SO_REUSEPORT
+# this socket still keeps sigverd from binding it.
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1)
 time.sleep(8)' "$PORT" &
 blocker=$!
 sleep 0.3
