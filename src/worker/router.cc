@@ -30,15 +30,19 @@ Peer* Router::find_by_id(uint32_t id) const {
   return it == ids_.end() ? nullptr : it->second;
 }
 
-void Router::on_open(Peer& peer, std::string_view key) {
+Group& Router::group_for(std::string_view key) {
   auto it = groups_.find(key);
   if (it == groups_.end()) {
     auto group = std::make_unique<Group>();
     group->key = std::string(key);
-    std::string_view stored = group->key;
+    std::string_view stored = group->key;  // the map's key views the group's own copy
     it = groups_.emplace(stored, std::move(group)).first;
   }
-  peer.group = it->second.get();
+  return *it->second;
+}
+
+void Router::on_open(Peer& peer, std::string_view key) {
+  peer.group = &group_for(key);
   peer.group->peers.push_back(&peer);
   peer.serial = next_serial_++;
   join(peer);
@@ -248,14 +252,7 @@ std::vector<ExportedPeer> Router::export_group(std::string_view key) {
 }
 
 void Router::import_group(std::string_view key, std::vector<ExportedPeer>& peers) {
-  auto it = groups_.find(key);
-  if (it == groups_.end()) {
-    auto group = std::make_unique<Group>();
-    group->key = std::string(key);
-    std::string_view stored = group->key;
-    it = groups_.emplace(stored, std::move(group)).first;
-  }
-  Group& group = *it->second;
+  Group& group = group_for(key);
   for (ExportedPeer& e : peers) {
     e.peer->group = &group;
     e.peer->serial = next_serial_++;

@@ -70,6 +70,7 @@ class Router {
   Peer* find_by_id(uint32_t id) const;
 
  private:
+  Group& group_for(std::string_view key);  // finds or creates
   void join(Peer& peer);
   void become_member(Peer& peer);
   void bind(Peer& joiner, Peer& member);

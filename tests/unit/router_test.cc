@@ -384,5 +384,49 @@ TEST_F(RouterTest, LeaveIsIdempotent) {
   EXPECT_TRUE(out.idle(*m));
 }
 
+TEST_F(RouterTest, ExportedGroupImportsWholeIntoAnotherRouter) {
+  Peer *m, *j;
+  uint32_t id = pair(m, j, "moving");
+  stable(*j);
+  Peer& k = connect("moving");
+  out.take(k);
+  uint32_t k_id = relay_up(k, *m, "k-offer");
+  std::vector<ExportedPeer> exported = router.export_group("moving");
+  ASSERT_EQ(exported.size(), 3u);
+  EXPECT_EQ(router.find_group("moving"), nullptr);
+  EXPECT_EQ(router.find_by_id(id), nullptr);
+  EXPECT_EQ(m->group, nullptr);
+
+  FakeOutput out2;
+  Router other(out2, 7);
+  Peer& existing = peers.emplace_back();  // joined the new owner while the group travelled
+  other.on_open(existing, "moving");
+  other.import_group("moving", exported);
+  const Group* g = other.find_group("moving");
+  ASSERT_NE(g, nullptr);
+  ASSERT_EQ(g->members.size(), 3u);
+  EXPECT_EQ(g->members[0], m) << "imported members are older than local ones";
+  EXPECT_EQ(g->members[1], j);
+  EXPECT_EQ(g->members[2], &existing);
+  EXPECT_EQ(other.find_by_id(id), j);
+  EXPECT_EQ(other.find_by_id(k_id), &k);
+  // Relays keep their ids in the new router.
+  pb::Message up;
+  up.mutable_content()->set_data("after");
+  std::string bytes = up.SerializeAsString();
+  ASSERT_TRUE(decode_message(bytes.data(), bytes.size(), decoded));
+  other.on_message(k, decoded);
+  pb::Message got = out2.take(*m);
+  EXPECT_EQ(got.content().id(), k_id);
+  EXPECT_EQ(got.content().data(), "after");
+  // k's tried list survived: after tryAnother it goes to j, not back to m.
+  pb::Message again;
+  again.set_tryanother(true);
+  bytes = again.SerializeAsString();
+  ASSERT_TRUE(decode_message(bytes.data(), bytes.size(), decoded));
+  other.on_message(k, decoded);
+  EXPECT_EQ(k.member, j);
+}
+
 }  // namespace
 }  // namespace sigver
