@@ -1,0 +1,303 @@
+// wss:// end to end through the real binaries: certificates made at test time (root CA ->
+// intermediate -> server certificate for localhost/127.0.0.1), clients that trust only the
+// root, groups across 4 workers, broken handshakes, HUP with renewed and broken certificates,
+// start-up errors, and the seed's `sigver --key --cert --ca` command line.
+#include <sys/wait.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/harness.h"
+#include "support/test_certs.h"
+#include "support/tls_client.h"
+
+namespace sigver::itest {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+// Waits until `condition` holds, up to `bound`.
+template <typename F>
+bool Eventually(F condition, milliseconds bound = milliseconds(5000)) {
+  const auto deadline = Clock::now() + bound;
+  while (!condition()) {
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return true;
+}
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+class TlsTest : public SigverTest {
+ protected:
+  void SetUp() override {
+    std::string error;
+    ASSERT_TRUE(certs_.create(error)) << error;
+  }
+
+  // The [tls] lines; ServerProcess writes them inside its [server] list, so they open their
+  // own section before the [protocol] section it writes next.
+  std::vector<std::string> TlsSection(const std::string& key = "") const {
+    return {"[tls]", "certificate = " + certs_.server_cert(),
+            "certificate_key = " + (key.empty() ? certs_.server_key() : key),
+            "ca = " + certs_.intermediate()};
+  }
+
+  // sigverd with `listen` (plain) and `listen_tls`, and a wss:// proxy for the clients.
+  void StartTls(int workers = 1) {
+    tls_port_ = find_free_port();
+    ServerConfig config;
+    config.server = {"listen_tls = 127.0.0.1:" + std::to_string(tls_port_),
+                     "worker_processes = " + std::to_string(workers)};
+    for (const std::string& line : TlsSection()) config.server.push_back(line);
+    ASSERT_NO_FATAL_FAILURE(Start(config));
+    proxy_ = std::make_unique<TlsProxy>(tls_port_, certs_.ca());
+    ASSERT_TRUE(proxy_->ok());
+  }
+
+  Peer NewTlsPeer() const { return Peer(proxy_->port()); }
+
+  // member + joiner over wss:// on a fresh key; `id` is the joiner's id at the member.
+  void MakeTlsPair(Peer& member, Peer& joiner, uint32_t& id) {
+    const std::string key = random_key("tls");
+    member = NewTlsPeer();
+    joiner = NewTlsPeer();
+    ASSERT_NO_FATAL_FAILURE(Join(member, key, true));
+    ASSERT_NO_FATAL_FAILURE(Join(joiner, key, false));
+    ASSERT_TRUE(joiner.send_content(0, "hello-member")) << joiner.error();
+    ASSERT_NO_FATAL_FAILURE(ExpectContentAtMember(member, "hello-member", id));
+  }
+
+  // Both directions of an existing pair still work.
+  void ExpectRelay(Peer& member, Peer& joiner, uint32_t id, const std::string& tag) {
+    ASSERT_TRUE(joiner.send_content(0, "up-" + tag)) << joiner.error();
+    EXPECT_TRUE(IsContent(member.receive(), id, "up-" + tag));
+    ASSERT_TRUE(member.send_content(id, "down-" + tag)) << member.error();
+    EXPECT_TRUE(IsContent(joiner.receive(), 0, "down-" + tag));
+  }
+
+  // The organization of the certificate a brand new wss:// connection gets.
+  std::string NewConnectionOrganization() {
+    const size_t index = proxy_->session_count();
+    WsClient probe;
+    if (!probe.connect(proxy_->port())) return "(no connection)";
+    TlsSession s = proxy_->wait_session(index);
+    return s.handshake_ok ? s.peer_organization : "(handshake failed: " + s.error + ")";
+  }
+
+  testcerts::TestCerts certs_;
+  uint16_t tls_port_ = 0;
+  std::unique_ptr<TlsProxy> proxy_;
+};
+
+TEST_F(TlsTest, ClientTrustingOnlyTheRootVerifiesTheChainAndRelays) {
+  ASSERT_NO_FATAL_FAILURE(StartTls());
+  Peer member, joiner;
+  uint32_t id = 0;
+  ASSERT_NO_FATAL_FAILURE(MakeTlsPair(member, joiner, id));
+  const TlsSession s = proxy_->last_session();
+  EXPECT_TRUE(s.handshake_ok) << s.error;
+  EXPECT_TRUE(s.verified);
+  EXPECT_EQ(s.chain_length, 2) << "server certificate + intermediate";
+  EXPECT_EQ(s.protocol, "TLSv1.3");
+  EXPECT_EQ(s.peer_organization, "first");
+  ExpectRelay(member, joiner, id, "1");
+  // A message larger than any TLS record and any single read on the way.
+  const std::string big(600 * 1024, 'b');
+  ASSERT_TRUE(joiner.send_content(0, big)) << joiner.error();
+  EXPECT_TRUE(IsContent(member.receive(milliseconds(10000)), id, big));
+  EXPECT_TRUE(IsClose(joiner.close_cleanly(), 1000));
+}
+
+TEST_F(TlsTest, PlainAndTlsPeersShareAGroup) {
+  ASSERT_NO_FATAL_FAILURE(StartTls());
+  const std::string key = random_key("mix");
+  Peer plain = NewPeer();
+  Peer secure = NewTlsPeer();
+  ASSERT_NO_FATAL_FAILURE(Join(plain, key, true));
+  ASSERT_NO_FATAL_FAILURE(Join(secure, key, false));
+  ASSERT_TRUE(secure.send_content(0, "from-wss")) << secure.error();
+  uint32_t id = 0;
+  ASSERT_NO_FATAL_FAILURE(ExpectContentAtMember(plain, "from-wss", id));
+  ASSERT_TRUE(plain.send_content(id, "from-ws")) << plain.error();
+  EXPECT_TRUE(IsContent(secure.receive(), 0, "from-ws"));
+}
+
+TEST_F(TlsTest, GroupsFormAndRelayAcrossFourWorkers) {
+  ASSERT_NO_FATAL_FAILURE(StartTls(4));
+  constexpr int kGroups = 12;
+  std::vector<Peer> members(kGroups), joiners(kGroups);
+  std::vector<uint32_t> ids(kGroups);
+  for (int g = 0; g < kGroups; ++g) {
+    ASSERT_NO_FATAL_FAILURE(MakeTlsPair(members[g], joiners[g], ids[g])) << "group " << g;
+  }
+  for (int g = 0; g < kGroups; ++g) {
+    ASSERT_NO_FATAL_FAILURE(ExpectRelay(members[g], joiners[g], ids[g], std::to_string(g)));
+  }
+  // With 4 workers most keys belong to another worker than the one the kernel picked: the
+  // plain ends of those TLS connections were handed off.
+  const std::string log = server().log_text();
+  EXPECT_GT(Count(log, "handed off a connection"), 0u) << "no handoff happened";
+  EXPECT_GT(Count(log, "TLS handshake done"), 2u * kGroups - 1);
+}
+
+TEST_F(TlsTest, PlainTextClientOnTheTlsPortGetsNoWebSocket) {
+  ASSERT_NO_FATAL_FAILURE(StartTls());
+  WsClient client;
+  ASSERT_TRUE(client.connect(tls_port_)) << client.last_error();
+  ASSERT_TRUE(client.send_raw(WsClient::upgrade_request("/plain")));
+  const HttpResponse response = client.read_http_response();
+  EXPECT_EQ(response.status, 400) << response.head;
+  EXPECT_NE(client.read_until_eof().find("wss://"), std::string::npos);
+  // And a WebSocket handshake never succeeds there.
+  WsClient again;
+  EXPECT_FALSE(again.open(tls_port_, "/plain"));
+}
+
+TEST_F(TlsTest, BrokenHandshakesDoNotDisturbOtherPeers) {
+  ASSERT_NO_FATAL_FAILURE(StartTls(2));
+  Peer member, joiner;
+  uint32_t id = 0;
+  ASSERT_NO_FATAL_FAILURE(MakeTlsPair(member, joiner, id));
+
+  const std::string hello = client_hello_bytes();
+  ASSERT_GT(hello.size(), 100u);
+  std::vector<WsClient> bad(5);
+  for (auto& c : bad) ASSERT_TRUE(c.connect(tls_port_)) << c.last_error();
+  ASSERT_TRUE(bad[0].send_raw(std::string(2000, '\x16')));        // garbage records
+  ASSERT_TRUE(bad[1].send_raw(hello.substr(0, hello.size() / 2)));  // truncated, kept open
+  ASSERT_TRUE(bad[2].send_raw(hello));                                // then silence
+  std::string corrupt = hello;
+  corrupt[corrupt.size() / 2] ^= 0x5a;
+  corrupt[9] ^= 0x7f;
+  ASSERT_TRUE(bad[3].send_raw(corrupt));                              // damaged ClientHello
+  ASSERT_TRUE(bad[4].send_raw(hello));
+  bad[4].close();                                                     // gone mid-handshake
+  EXPECT_TRUE(bad[0].wait_eof()) << "garbage was not refused";
+
+  ExpectRelay(member, joiner, id, "after-garbage");
+  Peer m2, j2;
+  uint32_t id2 = 0;
+  ASSERT_NO_FATAL_FAILURE(MakeTlsPair(m2, j2, id2));
+  ExpectRelay(m2, j2, id2, "new-pair");
+  EXPECT_TRUE(ServerHealthy());
+}
+
+TEST_F(TlsTest, HupWithRenewedCertificateReachesNewClientsWhileOldOnesRelay) {
+  ASSERT_NO_FATAL_FAILURE(StartTls(2));
+  Peer member, joiner;
+  uint32_t id = 0;
+  ASSERT_NO_FATAL_FAILURE(MakeTlsPair(member, joiner, id));
+  EXPECT_EQ(proxy_->last_session().peer_organization, "first");
+
+  std::string error;
+  ASSERT_TRUE(certs_.issue_server("server.crt", "server.key", "renewed", error)) << error;
+  ASSERT_TRUE(server().send_signal(SIGHUP));
+  // Every worker must serve it: try enough new connections to land on each.
+  ASSERT_TRUE(Eventually([&] { return Count(server().log_text(), "TLS certificate loaded") >= 2; }))
+      << server().log_text();
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(NewConnectionOrganization(), "renewed") << i;
+
+  ExpectRelay(member, joiner, id, "after-hup");  // the old sessions carry on
+  Peer m2, j2;
+  uint32_t id2 = 0;
+  ASSERT_NO_FATAL_FAILURE(MakeTlsPair(m2, j2, id2));
+  ExpectRelay(m2, j2, id2, "renewed");
+}
+
+TEST_F(TlsTest, HupWithBrokenCertificateKeepsTheOldOne) {
+  ASSERT_NO_FATAL_FAILURE(StartTls(2));
+  Peer member, joiner;
+  uint32_t id = 0;
+  ASSERT_NO_FATAL_FAILURE(MakeTlsPair(member, joiner, id));
+
+  // A renewal that went wrong: the new certificate with the old key.
+  std::string error;
+  ASSERT_TRUE(certs_.run("cp server.key server.key.old", error)) << error;
+  ASSERT_TRUE(certs_.issue_server("server.crt", "server.key", "renewed", error)) << error;
+  ASSERT_TRUE(certs_.run("cp server.key.old server.key", error)) << error;
+  ASSERT_TRUE(server().send_signal(SIGHUP));
+  ASSERT_TRUE(Eventually([&] {
+    return server().log_text().find("TLS certificate not reloaded") != std::string::npos;
+  }));
+  EXPECT_NE(server().log_text().find("does not match the certificate"), std::string::npos);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(NewConnectionOrganization(), "first") << i;
+  ExpectRelay(member, joiner, id, "after-bad-hup");
+
+  // Garbage in the certificate file is refused the same way.
+  ASSERT_TRUE(certs_.run("echo garbage > server.crt", error)) << error;
+  ASSERT_TRUE(server().send_signal(SIGHUP));
+  ASSERT_TRUE(Eventually([&] {
+    return Count(server().log_text(), "TLS certificate not reloaded") >= 2;
+  }));
+  EXPECT_EQ(NewConnectionOrganization(), "first");
+
+  // Fixed files are picked up by the next HUP.
+  ASSERT_TRUE(certs_.issue_server("server.crt", "server.key", "fixed", error)) << error;
+  ASSERT_TRUE(server().send_signal(SIGHUP));
+  ASSERT_TRUE(Eventually([&] { return NewConnectionOrganization() == "fixed"; }));
+  ExpectRelay(member, joiner, id, "after-fix");
+}
+
+TEST_F(TlsTest, GracefulStopClosesWssPeersWithGoingAway) {
+  ASSERT_NO_FATAL_FAILURE(StartTls(2));
+  Peer member, joiner;
+  uint32_t id = 0;
+  ASSERT_NO_FATAL_FAILURE(MakeTlsPair(member, joiner, id));
+  ASSERT_TRUE(server().send_signal(SIGQUIT));
+  // (The joiner may first hear that its member left.)
+  EXPECT_TRUE(IsClose(member.ws().wait_close(), 1001));
+  EXPECT_TRUE(IsClose(joiner.ws().wait_close(), 1001));
+  const int status = server().wait_exit(milliseconds(10000));
+  ASSERT_NE(status, -1) << "server did not exit";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+TEST_F(TlsTest, KeyOfAnotherCertificateFailsStartUpClearly) {
+  ServerConfig config;
+  config.server = {"listen_tls = 127.0.0.1:" + std::to_string(find_free_port())};
+  for (const std::string& line : TlsSection(certs_.other_key())) config.server.push_back(line);
+  ServerProcess server(SigverdBinary(), config);
+  EXPECT_FALSE(server.ready());
+  const int status = server.wait_exit(milliseconds(5000));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << server.diagnostics();
+  const std::string expected = "the private key in " + certs_.other_key() +
+                               " does not match the certificate in " + certs_.server_cert();
+  EXPECT_NE(server.output_text().find(expected), std::string::npos) << server.diagnostics();
+}
+
+TEST_F(TlsTest, SigverCommandLineServesWssOnItsOneListener) {
+  // The seed's example: sigver --key ./private.key --cert ./primary.crt --ca ./intermediate.crt
+  ServerConfig config;
+  config.args = {"--key", certs_.server_key(), "--cert", certs_.server_cert(),
+                 "--ca",  certs_.intermediate(), "-h", "127.0.0.1", "-p", "{port}"};
+  ServerProcess sigver(SigverBinary(), config);
+  ASSERT_TRUE(sigver.ready()) << sigver.diagnostics();
+  TlsProxy proxy(sigver.port(), certs_.ca());
+  const std::string key = random_key("cli");
+  Peer member(proxy.port()), joiner(proxy.port());
+  ASSERT_NO_FATAL_FAILURE(Join(member, key, true));
+  ASSERT_NO_FATAL_FAILURE(Join(joiner, key, false));
+  EXPECT_TRUE(proxy.last_session().verified);
+  ASSERT_TRUE(joiner.send_content(0, "over-wss"));
+  uint32_t id = 0;
+  ASSERT_NO_FATAL_FAILURE(ExpectContentAtMember(member, "over-wss", id));
+  ASSERT_TRUE(member.send_content(id, "back"));
+  EXPECT_TRUE(IsContent(joiner.receive(), 0, "back"));
+  WsClient plain;  // no plain WebSocket on that port
+  EXPECT_FALSE(plain.open(sigver.port(), "/" + key));
+  // `sigver` logs to stderr.
+  EXPECT_EQ(sigver.output_text().find("killed by SIG"), std::string::npos);
+  EXPECT_NE(sigver.output_text().find("(TLS)"), std::string::npos) << sigver.output_text();
+}
+
+}  // namespace
+}  // namespace sigver::itest
