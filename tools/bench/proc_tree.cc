@@ -93,14 +93,17 @@ std::vector<pid_t> process_tree(pid_t root) {
   return tree;
 }
 
-uint64_t tree_cpu_us(pid_t root) {
-  static const long ticks_per_second = sysconf(_SC_CLK_TCK);
-  uint64_t ticks = 0;
+TreeCpu tree_cpu(pid_t root) {
+  static const auto ticks_per_second = static_cast<uint64_t>(sysconf(_SC_CLK_TCK));
+  uint64_t user = 0, system = 0;
   for (pid_t pid : process_tree(root)) {
     const auto fields = stat_fields(pid);
-    if (fields.size() > 12) ticks += to_u64(fields[11]) + to_u64(fields[12]);
+    if (fields.size() > 12) {
+      user += to_u64(fields[11]);
+      system += to_u64(fields[12]);
+    }
   }
-  return ticks * 1000000 / static_cast<uint64_t>(ticks_per_second);
+  return TreeCpu{user * 1000000 / ticks_per_second, system * 1000000 / ticks_per_second};
 }
 
 TreeMemory tree_memory(pid_t root) {

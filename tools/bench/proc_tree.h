@@ -15,8 +15,13 @@ std::vector<pid_t> process_tree(pid_t root);
 // True while `pid` exists and has not exited (a zombie counts as exited).
 bool process_alive(pid_t pid);
 
-// utime + stime of every process of the tree, all threads included, in microseconds.
-uint64_t tree_cpu_us(pid_t root);
+// utime and stime of every process of the tree, all threads included, in microseconds.
+struct TreeCpu {
+  uint64_t user_us = 0;
+  uint64_t system_us = 0;
+  uint64_t total_us() const { return user_us + system_us; }
+};
+TreeCpu tree_cpu(pid_t root);
 
 struct TreeMemory {
   uint64_t rss_kib = 0;  // sum of VmRSS: counts pages shared by forked processes repeatedly

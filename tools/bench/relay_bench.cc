@@ -167,7 +167,7 @@ int run_relay(const Args& args) {
   for (Pair& pair : all) handler.send_request(loop, pair);
   run_until(loop, warmup, [&] { return handler.closed() != 0; });
 
-  const uint64_t server_cpu0 = tree_cpu_us(target.server_pid);
+  const TreeCpu server_cpu0 = tree_cpu(target.server_pid);
   const uint64_t client_cpu0 = own_cpu_us();
   const uint64_t round_trips0 = handler.round_trips();
   const auto start = Clock::now();
@@ -176,19 +176,25 @@ int run_relay(const Args& args) {
   });
   const double elapsed = seconds_since(start);
   const uint64_t round_trips = handler.round_trips() - round_trips0;
-  const uint64_t server_cpu = tree_cpu_us(target.server_pid) - server_cpu0;
+  const TreeCpu server_cpu1 = tree_cpu(target.server_pid);
+  const uint64_t server_cpu = server_cpu1.total_us() - server_cpu0.total_us();
+  const uint64_t server_user = server_cpu1.user_us - server_cpu0.user_us;
   const uint64_t client_cpu = own_cpu_us() - client_cpu0;
 
   handler.stop();
   run_until(loop, 2, [&] { return handler.in_flight() == 0; });
 
-  const double per_rt = round_trips ? static_cast<double>(server_cpu) / round_trips : 0;
+  auto per_rt = [&](uint64_t us) {
+    return round_trips ? static_cast<double>(us) / round_trips : 0;
+  };
   std::printf("relay.pairs=%zu\n", pairs);
   std::printf("relay.round_trips=%llu\n", static_cast<unsigned long long>(round_trips));
   std::printf("relay.seconds=%.3f\n", elapsed);
   std::printf("relay.rt_per_s=%.0f\n", round_trips / elapsed);
   std::printf("relay.server_cpu_s=%.3f\n", server_cpu / 1e6);
-  std::printf("relay.server_cpu_us_per_rt=%.2f\n", per_rt);
+  std::printf("relay.server_cpu_us_per_rt=%.2f\n", per_rt(server_cpu));
+  std::printf("relay.server_user_us_per_rt=%.2f\n", per_rt(server_user));
+  std::printf("relay.server_system_us_per_rt=%.2f\n", per_rt(server_cpu - server_user));
   std::printf("relay.server_cpu_pct=%.0f\n", 100.0 * server_cpu / 1e6 / elapsed);
   std::printf("relay.client_cpu_pct=%.0f\n", 100.0 * client_cpu / 1e6 / elapsed);
   std::printf("relay.unexpected_messages=%llu\n",

@@ -103,7 +103,7 @@ install_reference() {
     return 1
   fi
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-    echo "node or npm not installed"
+    echo "node or npm not installed (tools/install-deps.sh --e2e installs them)"
     return 1
   fi
   local dir="$work/reference"
@@ -268,6 +268,8 @@ for name in "${servers[@]}"; do
 done
 
 row "relay: server CPU per round trip (us)" less relay.server_cpu_us_per_rt
+row "relay: ... of which in user space (us)" less relay.server_user_us_per_rt
+row "relay: ... of which in the kernel (us)" less relay.server_system_us_per_rt
 row "relay: round trips per second" more relay.rt_per_s
 row "relay: round trips measured" "" relay.count
 row "relay: server CPU (% of one core)" "" relay.server_cpu_pct
@@ -283,8 +285,10 @@ for case in "${CASES[@]}"; do row "malformed: $case" "" "$case"; done
 {
   echo "sigverd benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load average" \
     "$load_before before / $load_after after"
-  echo "sigverd $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') (log_level warn);" \
-    "reference: ${reference:+sigver@18.0.0 on node $(node --version) with a ws@8 shim for uws}${reference_note}"
+  build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null)"
+  echo "sigverd $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')" \
+    "(${build_type:-RelWithDebInfo}, log_level warn);" \
+    "reference: ${reference:+sigver@18.0.0 on node $(node --version) with a ws@8 shim for uws}${reference_note:+MISSING (${reference_note})}"
   echo "relay: $PAIRS pairs, ${DATA_SIZE}-byte data, one content in flight per pair, after ${WARMUP}s" \
     "of warm-up; idle: $IDLE_PEERS peers, $PEERS_PER_KEY per key, measured ${HOLD}s after the last join"
   echo "ratio: how sigverd with 1 worker compares with the reference"
