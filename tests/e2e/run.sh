@@ -22,6 +22,9 @@
 #   SIGVER_E2E_VERBOSE=1     print the signaling frame log and browser console of passing
 #                            scenarios too (failing ones always print theirs)
 #   SIGVER_E2E_NO_NETNS=1    do not run inside a private network namespace
+#   SIGVER_E2E_TLS=1         connect the browsers with wss:// to a TLS listener (listen_tls),
+#                            with a root CA -> intermediate -> server certificate made here by
+#                            openssl; Chromium accepts only that chain (its intermediate's key)
 #
 # Output: one line per scenario, `PASS name (join times ...)` or `FAIL name: reason` (followed
 # by `    | ` lines: decoded signaling frames per peer, console, peer states, server log tail),
@@ -68,6 +71,30 @@ install_node_modules() {
     log "npm ci"
     (cd "$HERE" && timeout 600 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >&2
   fi
+}
+
+# Makes root CA -> intermediate -> server certificate (127.0.0.1) in directory $1 and prints
+# the base64 SHA-256 of the intermediate's public key (what Chromium is told to accept).
+make_certificates() {
+  local dir="$1"
+  (
+    cd "$dir"
+    printf '[int]\nbasicConstraints=critical,CA:true,pathlen:0\nkeyUsage=critical,keyCertSign\n'\
+'[srv]\nbasicConstraints=critical,CA:false\nextendedKeyUsage=serverAuth\n'\
+'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >ext.cnf
+    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+      -keyout ca.key -out ca.crt -subj '/CN=sigver e2e root'
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+      -keyout int.key -out int.csr -subj '/CN=sigver e2e intermediate'
+    openssl x509 -req -in int.csr -CA ca.crt -CAkey ca.key -set_serial 2 -days 2 \
+      -extfile ext.cnf -extensions int -out int.crt
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+      -keyout server.key -out server.csr -subj '/CN=127.0.0.1'
+    openssl x509 -req -in server.csr -CA int.crt -CAkey int.key -set_serial 3 -days 2 \
+      -extfile ext.cnf -extensions srv -out server.crt
+  ) >"$dir/openssl.log" 2>&1 || { cat "$dir/openssl.log" >&2; return 1; }
+  openssl x509 -in "$dir/int.crt" -pubkey -noout | openssl pkey -pubin -outform der |
+    openssl dgst -sha256 -binary | base64
 }
 
 # Prints a TCP port that is free on 127.0.0.1 right now.
@@ -137,6 +164,17 @@ trap 'exit 143' TERM INT
 
 port="$(free_port)"
 server_log="$work/server.log"
+scheme=ws
+connect_port="$port"
+tls_lines=()
+if [[ "${SIGVER_E2E_TLS:-}" == 1 && "$1" != --node-sigver ]]; then
+  spki="$(make_certificates "$work")"
+  connect_port="$(free_port)"
+  scheme=wss
+  tls_lines=("listen_tls = 127.0.0.1:$connect_port" "[tls]" "certificate = $work/server.crt"
+    "certificate_key = $work/server.key" "ca = $work/int.crt")
+  export SIGVER_E2E_CHROMIUM_ARGS="--ignore-certificate-errors-spki-list=$spki"
+fi
 if [[ "$1" == --node-sigver ]]; then
   node "$2" -h 127.0.0.1 -p "$port" >"$server_log" 2>&1 &
   server_pid=$!
@@ -144,7 +182,9 @@ else
   conf="$work/sigverd.conf"
   {
     printf '[server]\nlisten = 127.0.0.1:%s\n' "$port"
+    ((${#tls_lines[@]} == 0)) || printf '%s\n' "${tls_lines[0]}"
     [[ -z "${SIGVER_E2E_CONF_EXTRA:-}" ]] || printf '%b\n' "$SIGVER_E2E_CONF_EXTRA"
+    ((${#tls_lines[@]} == 0)) || printf '%s\n' "${tls_lines[@]:1}"
   } >"$conf"
   "$1" -c "$conf" "${@:2}" >"$server_log" 2>&1 &
   server_pid=$!
@@ -159,14 +199,14 @@ print_server_log() {
 ready=0
 for _ in $(seq 100); do
   if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  if (exec 3<>"/dev/tcp/127.0.0.1/$connect_port") 2>/dev/null; then
     ready=1
     break
   fi
   sleep 0.1
 done
 if ((ready == 0)); then
-  echo "FAIL server-start: the server did not listen on 127.0.0.1:$port within 10 s"
+  echo "FAIL server-start: the server did not listen on 127.0.0.1:$connect_port within 10 s"
   print_server_log
   echo "e2e: 0 passed, 1 failed"
   exit 1
@@ -178,7 +218,7 @@ runner_timeout=$((total > 60 ? total - 20 : total * 2 / 3))
 set +e
 # shellcheck disable=SC2086 # scenario names are words
 SIGVER_E2E_SERVER_PID="$server_pid" SIGVER_E2E_SERVER_LOG="$server_log" timeout --kill-after=10 "$runner_timeout" \
-  node "$HERE/runner.mjs" "ws://127.0.0.1:$port" ${SIGVER_E2E_SCENARIOS:-}
+  node "$HERE/runner.mjs" "$scheme://127.0.0.1:$connect_port" ${SIGVER_E2E_SCENARIOS:-}
 rc=$?
 set -e
 if ((rc == 137)); then # the runner ignored SIGTERM and was killed: it printed no summary

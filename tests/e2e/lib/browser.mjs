@@ -19,6 +19,8 @@ const CHROMIUM_ARGS = [
   // WebRTC ignores the loopback interface unless told otherwise; the peers must talk over
   // 127.0.0.1 only.
   '--allow-loopback-in-peer-connection',
+  // run.sh adds flags for wss:// runs (trust of the test CA's key), space separated.
+  ...(process.env.SIGVER_E2E_CHROMIUM_ARGS || '').split(' ').filter(Boolean),
 ];
 
 export async function launchBrowser() {
