@@ -259,7 +259,8 @@ for name in "${servers[@]}"; do
     R["$name.relay.count"]="$(get "$name.relay.round_trips") in $(get "$name.relay.seconds")s"
   fi
   if [[ -n "$(get "$name.relay.unexpected_messages")" ]]; then
-    R["$name.relay.problems"]="$(get "$name.relay.unexpected_messages") / $(get "$name.relay.closed_connections")"
+    R["$name.relay.problems"]="$(get "$name.relay.unexpected_messages") /"
+    R["$name.relay.problems"]+=" $(get "$name.relay.closed_connections")"
   fi
   for case in "${CASES[@]}"; do
     verdict="$(get "$name.$case.malformed.verdict")"
@@ -286,11 +287,16 @@ for case in "${CASES[@]}"; do row "malformed: $case" "" "$case"; done
   echo "sigverd benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load average" \
     "$load_before before / $load_after after"
   build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null)"
+  if [[ -n "$reference" ]]; then
+    reference_text="sigver@18.0.0 on node $(node --version) with a ws@8 shim for uws"
+  else
+    reference_text="MISSING ($reference_note)"
+  fi
   echo "sigverd $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')" \
-    "(${build_type:-RelWithDebInfo}, log_level warn);" \
-    "reference: ${reference:+sigver@18.0.0 on node $(node --version) with a ws@8 shim for uws}${reference_note:+MISSING (${reference_note})}"
-  echo "relay: $PAIRS pairs, ${DATA_SIZE}-byte data, one content in flight per pair, after ${WARMUP}s" \
-    "of warm-up; idle: $IDLE_PEERS peers, $PEERS_PER_KEY per key, measured ${HOLD}s after the last join"
+    "(${build_type:-RelWithDebInfo}, log_level warn); reference: $reference_text"
+  echo "relay: $PAIRS pairs, ${DATA_SIZE}-byte data, one content in flight per pair, after" \
+    "${WARMUP}s of warm-up; idle: $IDLE_PEERS peers, $PEERS_PER_KEY per key, measured" \
+    "${HOLD}s after the last join"
   echo "ratio: how sigverd with 1 worker compares with the reference"
   echo
   printf '%s\n' "metric|sigverd (1 worker)|sigverd (2 workers)|sigver@18.0.0 (node)|ratio" \
@@ -299,7 +305,8 @@ for case in "${CASES[@]}"; do row "malformed: $case" "" "$case"; done
     END {
       for (r = 1; r <= NR; r++) {
         line = ""
-        for (i = 1; i <= NF; i++) line = line (i > 1 ? " | " : "") sprintf("%-" w[i] "s", cell[r, i])
+        for (i = 1; i <= NF; i++)
+          line = line (i > 1 ? " | " : "") sprintf("%-" w[i] "s", cell[r, i])
         print line
         if (r > 1) continue
         line = ""
