@@ -500,6 +500,8 @@ void Worker::reload() {
 
 void Worker::apply_limits() {
   for (auto& c : conns_) c->reader.set_max_message_size(config_.max_message_size);
+  // A shorter heartbeat interval applies at once rather than after the old period.
+  heartbeat_timers_.clamp(loop_.now_ms() + seconds_to_ms(config_.heartbeat_interval));
 }
 
 void Worker::begin_graceful_stop() {
