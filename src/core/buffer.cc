@@ -1,6 +1,7 @@
 #include "core/buffer.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace sigver {
 
@@ -10,16 +11,19 @@ void Buffer::grow(size_t n) {
   if (mem_ && cap_ - used >= n && head_ >= cap_ / 2) {
     std::memmove(mem_.get(), mem_.get() + head_, used);
     head_ = 0;
-    tail_ = used;
+    tail_ = static_cast<uint32_t>(used);
     return;
   }
-  size_t new_cap = std::max<size_t>(cap_ ? cap_ * 2 : 256, used + n);
+  size_t new_cap = std::max<size_t>(cap_ ? size_t{cap_} * 2 : 256, used + n);
+  // Past 4 GiB the sizes would wrap: fail loudly rather than corrupt (limits keep us far away).
+  if (new_cap > UINT32_MAX) new_cap = std::max<size_t>(used + n, UINT32_MAX);
+  if (new_cap > UINT32_MAX) std::abort();
   auto mem = std::make_unique_for_overwrite<char[]>(new_cap);
   if (used) std::memcpy(mem.get(), mem_.get() + head_, used);
   mem_ = std::move(mem);
-  cap_ = new_cap;
+  cap_ = static_cast<uint32_t>(new_cap);
   head_ = 0;
-  tail_ = used;
+  tail_ = static_cast<uint32_t>(used);
 }
 
 }  // namespace sigver

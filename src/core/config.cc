@@ -249,7 +249,7 @@ const Setting kSettings[] = {
      }},
     {"protocol", "max_outbound",
      [](const std::string& v, Config& c, std::string& why) {
-       return set_size(v, kKiB, UINT64_MAX, c.max_outbound, why);
+       return set_size(v, kKiB, kGiB, c.max_outbound, why);
      }},
     {"protocol", "max_header_size",
      [](const std::string& v, Config& c, std::string& why) {

@@ -60,8 +60,11 @@ class FrameHandler {
 // being assembled.
 class FrameReader {
  public:
-  explicit FrameReader(uint64_t max_message_size) : max_message_size_(max_message_size) {}
-  void set_max_message_size(uint64_t n) { max_message_size_ = n; }
+  explicit FrameReader(uint64_t max_message_size) { set_max_message_size(max_message_size); }
+  // 32-bit (the configuration allows at most 1 GiB) to keep every connection small.
+  void set_max_message_size(uint64_t n) {
+    max_message_size_ = static_cast<uint32_t>(n > UINT32_MAX ? UINT32_MAX : n);
+  }
 
   // Parses as many complete frames from [data, data+size) as there are, calling `handler`
   // for each. Unmasks in place. Returns the number of bytes consumed; the caller keeps the
@@ -83,7 +86,7 @@ class FrameReader {
   }
 
  private:
-  uint64_t max_message_size_;
+  uint32_t max_message_size_ = 0;
   bool fragmented_ = false;
   Opcode message_opcode_ = Opcode::kBinary;
   Buffer fragments_;
