@@ -18,7 +18,6 @@ struct Peer {
   bool up_open = false;     // this peer -> member direction not ended yet
   bool down_open = false;   // member -> this peer direction not ended yet
   std::vector<uint64_t> tried;  // serials of members this peer was bound to
-  size_t member_index = 0;  // position in group->members while is_member (O(1) removal)
 };
 
 }  // namespace sigver
