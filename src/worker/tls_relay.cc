@@ -55,6 +55,7 @@ bool TlsRelay::start() {
 
 void TlsRelay::on_events(bool tcp, uint32_t events) {
   if (closed()) return;  // closed earlier in this dispatch
+  const bool readable = (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0;
   if (tcp && (events & EPOLLERR)) {
     tls_failed("connection error");
   } else if (!tcp && (events & EPOLLHUP) && plain_polled_) {
@@ -63,17 +64,19 @@ void TlsRelay::on_events(bool tcp, uint32_t events) {
     owner_.loop().remove(plain_.get());
     plain_polled_ = false;
   }
-  pump();
+  pump(tcp && readable, !tcp && readable);
   if (!closed() && tcp && (events & EPOLLHUP) && tcp_) {
     // Both directions of the TCP connection are gone: nothing more can reach the client.
     tls_failed("connection closed");
-    pump();
+    pump(false, false);
   }
 }
 
-void TlsRelay::pump() {
+void TlsRelay::pump(bool tcp_readable, bool plain_readable) {
   if (closed()) return;
   tls_needs_in_ = tls_needs_out_ = false;
+  tcp_readable_ = tcp_readable;
+  plain_readable_ = plain_readable;
   if (phase_ == Phase::kHandshake && !handshake()) return;
   bool progress = true;
   int round = 0;
@@ -86,6 +89,7 @@ void TlsRelay::pump() {
   // Stopped while still moving bytes: epoll may never report what OpenSSL already holds.
   if (progress) owner_.pump_again(*this);
   update_interest();
+  tcp_readable_ = plain_readable_ = false;
 }
 
 // ---- handshake ----
@@ -161,6 +165,10 @@ bool TlsRelay::tls_to_plain() {
     if (!to_plain_.empty()) return moved;  // A is full: read nothing more from the client
   }
   if (tls_read_done_ || !ssl_) return moved;
+  // Only where there is something to read: epoll said so, OpenSSL holds bytes, or an
+  // earlier SSL_read waited for writability.
+  if (!tcp_readable_ && !read_wants_write_ && !SSL_has_pending(ssl_.get())) return moved;
+  tcp_readable_ = read_wants_write_ = false;
   char* buf = owner_.scratch();
   size_t got = 0;
   while (got < TlsTerminator::kScratchSize) {
@@ -169,11 +177,15 @@ bool TlsRelay::tls_to_plain() {
                            static_cast<int>(TlsTerminator::kScratchSize - got));
     if (n > 0) {
       got += static_cast<size_t>(n);
+      // With read-ahead one read(2) brings every record that had arrived; once OpenSSL
+      // holds none, stop rather than pay a read that fails: epoll reports the rest.
+      if (!SSL_has_pending(ssl_.get())) break;
       continue;
     }
     const int err = SSL_get_error(ssl_.get(), n);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
       note_blocked(err);
+      read_wants_write_ = err == SSL_ERROR_WANT_WRITE;
     } else if (err == SSL_ERROR_ZERO_RETURN) {
       tls_read_done_ = true;  // close_notify (or EOF: SSL_OP_IGNORE_UNEXPECTED_EOF)
       moved = true;
@@ -264,6 +276,9 @@ bool TlsRelay::plain_to_tls() {
     }
   }
   if (plain_read_done_ || !plain_) return moved;
+  // Unregistered after a hang-up, A is read until EOF without events.
+  if (!plain_readable_ && plain_polled_) return moved;
+  plain_readable_ = false;
   char* buf = owner_.scratch();
   const ssize_t got = ::recv(plain_.get(), buf, TlsTerminator::kScratchSize, 0);
   if (got < 0 && would_block(errno)) return moved;

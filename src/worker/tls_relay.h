@@ -32,8 +32,10 @@ class TlsRelay final : public DeadlineNode {
 
   // Registers the TCP socket with the loop; false when that failed (then it is closed).
   bool start();
-  // Makes every bit of progress possible now, in both directions.
-  void pump();
+  // Makes every bit of progress possible now, in both directions. The flags say which
+  // socket epoll reported readable: reads are tried only there (or where OpenSSL holds
+  // bytes), which saves a failing read per direction per message.
+  void pump(bool tcp_readable = true, bool plain_readable = true);
   // The handshake or close timer expired: give up on the client.
   void on_timeout();
   // Closes both sockets at once.
@@ -85,6 +87,9 @@ class TlsRelay final : public DeadlineNode {
   bool plain_write_done_ = false; // A shut down for writing, or its peer is gone
   bool tls_needs_in_ = false;     // the last blocked SSL call waits for TCP readability
   bool tls_needs_out_ = false;    // ... or writability
+  bool read_wants_write_ = false; // SSL_read stopped on WANT_WRITE: retry when writable
+  bool tcp_readable_ = false;     // hints for this pump (see pump())
+  bool plain_readable_ = false;
   bool closing_ = false;          // the close timer runs
 };
 
