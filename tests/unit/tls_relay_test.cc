@@ -201,6 +201,46 @@ TEST_F(TlsRelayTest, RelaysBothWaysAfterTheHandshake) {
   EXPECT_EQ(terminator_->size(), 1u);
 }
 
+TEST_F(TlsRelayTest, Tls12ClientsAreServedToo) {
+  SSL_CTX_set_max_proto_version(client_ctx_.get(), TLS1_2_VERSION);
+  std::atomic<bool> done{false};
+  std::string version, cipher, reply;
+  std::jthread client_thread = StartClient(
+      [&](Client& c) {
+        if (!c.Handshake(client_ctx_.get())) return;
+        version = SSL_get_version(c.ssl());
+        cipher = SSL_get_cipher_name(c.ssl());
+        c.Write("twelve");
+        reply = c.Read(2);
+      },
+      done);
+  ASSERT_TRUE(RunUntil([&] { return plain_.size() == 1; }));
+  std::string got;
+  ASSERT_TRUE(RunUntil([&] {
+    Drain(plain_[0].get(), got);
+    return got == "twelve";
+  }));
+  ASSERT_EQ(::send(plain_[0].get(), "ok", 2, 0), 2);
+  ASSERT_TRUE(RunUntil([&] { return done.load(); }));
+  EXPECT_EQ(version, "TLSv1.2");
+  EXPECT_EQ(cipher.rfind("ECDHE-", 0), 0u) << cipher;  // forward secrecy by default
+  EXPECT_EQ(reply, "ok");
+}
+
+TEST_F(TlsRelayTest, OlderProtocolsAreRefused) {
+  SSL_CTX_set_min_proto_version(client_ctx_.get(), TLS1_VERSION);
+  SSL_CTX_set_max_proto_version(client_ctx_.get(), TLS1_1_VERSION);
+  SSL_CTX_set_security_level(client_ctx_.get(), 0);  // let the client at least try
+  SSL_CTX_set_cipher_list(client_ctx_.get(), "ALL:@SECLEVEL=0");
+  std::atomic<bool> done{false};
+  std::atomic<bool> connected{true};
+  std::jthread client_thread =
+      StartClient([&](Client& c) { connected = c.Handshake(client_ctx_.get()); }, done);
+  ASSERT_TRUE(RunUntil([&] { return done.load() && terminator_->idle(); }));
+  EXPECT_FALSE(connected);
+  EXPECT_TRUE(plain_.empty());
+}
+
 TEST_F(TlsRelayTest, LargeTransfersBothWaysKeepEveryByte) {
   const std::string up = pattern(3 << 20, 7);
   const std::string down = pattern(3 << 20, 11);
