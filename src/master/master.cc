@@ -413,8 +413,15 @@ void Master::apply_worker_count(int old_count, int new_count) {
   table_->resize(new_count);
   spawner_.count = new_count;
   for (int i = 0; i < new_count; ++i) {
-    if (table_->slot(i).state != ProcessTable::State::kRunning &&
-        table_->slot(i).state != ProcessTable::State::kWaitingRespawn) {
+    const ProcessTable::Slot& slot = table_->slot(i);
+    if (i >= old_count && slot.state == ProcessTable::State::kRunning) {
+      // Retired by an earlier, smaller count and still serving its last TLS clients: it has
+      // stopped accepting, so end it; it is restarted with the new count when it exits.
+      LOG_NOTICE("worker %d (pid %d) is still finishing after an earlier resize; stopping it",
+                 i, static_cast<int>(slot.pid));
+      ::kill(slot.pid, SIGQUIT);
+    } else if (slot.state != ProcessTable::State::kRunning &&
+               slot.state != ProcessTable::State::kWaitingRespawn) {
       spawn(i);
     }
   }

@@ -505,7 +505,8 @@ void Worker::apply_limits() {
 }
 
 void Worker::begin_graceful_stop() {
-  if (stopping_) return;
+  // A retired worker (no deadline, still relaying TLS) is stopped for real by QUIT.
+  if (stopping_ && stop_deadline_ms_ != kNoDeadline) return;
   LOG_INFO("worker %d: graceful stop, closing %zu connections", setup_.index, conns_.size());
   stopping_ = true;
   stop_deadline_ms_ = loop_.now_ms() + seconds_to_ms(config_.close_timeout) + 1000;

@@ -24,6 +24,8 @@ namespace sigver {
 // frames read with it) or a migrating peer with its pending bytes. Below the kernel's
 // default socket send buffer, which bounds one SEQPACKET message.
 inline constexpr size_t kQueueMessageMax = 192 * 1024;
+// stop_deadline_ms_ of a retired worker: it exits when idle, however long that takes.
+inline constexpr uint64_t kNoDeadline = UINT64_MAX;
 
 class Worker final : public PeerOutput {
  public:

@@ -95,12 +95,14 @@ void Worker::resize(ChannelMessage& msg) {
              setup_.index, old_count, setup_.count, moved);
   if (setup_.index >= setup_.count) {
     // Retired: nothing of ours is left to serve; finish what is in flight and exit.
-    LOG_NOTICE("worker %d: retired by the new worker count, exiting", setup_.index);
+    // Retired: its groups are gone; it exits once what is in flight is done. TLS sessions
+    // it terminates cannot move, so it keeps relaying them (their groups now live in other
+    // workers) until their clients leave: no deadline.
+    LOG_NOTICE("worker %d: retired by the new worker count, exiting once idle", setup_.index);
     stopping_ = true;
     accepting_ = false;
-    close_listeners();
-    stop_deadline_ms_ = loop_.now_ms() + seconds_to_ms(config_.handshake_timeout) +
-                        seconds_to_ms(config_.close_timeout);
+    close_listeners(false);
+    stop_deadline_ms_ = kNoDeadline;
   }
 }
 

@@ -29,29 +29,6 @@ class LiveReloadTest : public SigverTest {
     Start(ServerConfig{{"worker_processes = " + std::to_string(workers)},
                        {"heartbeat_misses = 100"}});
   }
-  // Rewrites one "name = value" line of the server's config file and sends HUP.
-  void Reload(const std::string& from, const std::string& to) {
-    std::string text = read_file_text(server().config_path());
-    size_t at = text.find(from);
-    ASSERT_NE(at, std::string::npos) << from << " not in:\n" << text;
-    text.replace(at, from.size(), to);
-    std::ofstream(server().config_path(), std::ios::trunc) << text;
-    ASSERT_TRUE(server().send_signal(SIGHUP));
-  }
-  // Waits until the log holds `count` lines containing `needle`.
-  bool WaitForLog(const std::string& needle, size_t count = 1, std::chrono::seconds bound = 15s) {
-    auto deadline = std::chrono::steady_clock::now() + bound;
-    while (std::chrono::steady_clock::now() < deadline) {
-      std::string log = server().log_text();
-      size_t found = 0;
-      for (size_t at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) {
-        ++found;
-      }
-      if (found >= count) return true;
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
-  }
   void MakeGroups(size_t n) {
     for (size_t i = 0; i < n; ++i) {
       auto g = std::make_unique<LiveGroup>();
@@ -93,12 +70,12 @@ TEST_F(LiveReloadTest, MoreThenFewerWorkersKeepEveryGroupWhole) {
   MakeGroups(24);
   ExpectGroupsWhole("before", port());
 
-  Reload("worker_processes = 2", "worker_processes = 4");
+  RewriteConfigAndReload("worker_processes = 2", "worker_processes = 4");
   ASSERT_TRUE(WaitForLog("worker count 2 -> 4,", 2)) << server().log_text();
   ExpectGroupsWhole("grown", port());
   EXPECT_TRUE(WaitForLog("installed a group of")) << "no group moved: " << server().log_text();
 
-  Reload("worker_processes = 4", "worker_processes = 1");
+  RewriteConfigAndReload("worker_processes = 4", "worker_processes = 1");
   ASSERT_TRUE(WaitForLog("worker count 4 -> 1,", 4)) << server().log_text();
   ExpectGroupsWhole("shrunk", port());
   // The three retired workers exit and are not restarted.
@@ -116,7 +93,7 @@ TEST_F(LiveReloadTest, NewListenAddressKeepsPeersAndGroups) {
   MakeGroups(6);
   const uint16_t old_port = port();
   const uint16_t new_port = find_free_port();
-  Reload("127.0.0.1:" + std::to_string(old_port), "127.0.0.1:" + std::to_string(new_port));
+  RewriteConfigAndReload("127.0.0.1:" + std::to_string(old_port), "127.0.0.1:" + std::to_string(new_port));
   ASSERT_TRUE(WaitForLog("now listening on 127.0.0.1:" + std::to_string(new_port)))
       << server().log_text();
   ASSERT_TRUE(WaitForLog("new listening sockets", 2)) << server().log_text();
@@ -125,7 +102,7 @@ TEST_F(LiveReloadTest, NewListenAddressKeepsPeersAndGroups) {
   bool first = false;
   EXPECT_FALSE(old_address.join(random_key("old"), first, 2s));
   // Back to the first address, where the fixture checks the server's health at the end.
-  Reload("127.0.0.1:" + std::to_string(new_port), "127.0.0.1:" + std::to_string(old_port));
+  RewriteConfigAndReload("127.0.0.1:" + std::to_string(new_port), "127.0.0.1:" + std::to_string(old_port));
   ASSERT_TRUE(WaitForLog("now listening on 127.0.0.1:" + std::to_string(old_port)));
   ASSERT_TRUE(WaitForLog("new listening sockets", 4));
 }

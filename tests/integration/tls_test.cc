@@ -52,9 +52,10 @@ class TlsTest : public SigverTest {
   }
 
   // sigverd with `listen` (plain) and `listen_tls`, and a wss:// proxy for the clients.
-  void StartTls(int workers = 1) {
+  void StartTls(int workers = 1, std::vector<std::string> protocol = {}) {
     tls_port_ = find_free_port();
     ServerConfig config;
+    config.protocol = std::move(protocol);
     config.server = {"listen_tls = 127.0.0.1:" + std::to_string(tls_port_),
                      "worker_processes = " + std::to_string(workers)};
     for (const std::string& line : TlsSection()) config.server.push_back(line);
@@ -147,6 +148,31 @@ TEST_F(TlsTest, GroupsFormAndRelayAcrossFourWorkers) {
   const std::string log = server().log_text();
   EXPECT_GT(Count(log, "handed off a connection"), 0u) << "no handoff happened";
   EXPECT_GT(Count(log, "TLS handshake done"), 2u * kGroups - 1);
+}
+
+// A smaller worker count retires workers, but the TLS sessions they terminate cannot move:
+// they keep relaying them while their groups move to the remaining workers.
+TEST_F(TlsTest, FewerWorkersKeepWssPeersRelaying) {
+  // Short timeouts: a retired worker that gave up on its TLS clients after them would have
+  // dropped them by the time they relay again.
+  ASSERT_NO_FATAL_FAILURE(StartTls(4, {"handshake_timeout = 0.3", "close_timeout = 0.3"}));
+  constexpr int kGroups = 12;
+  std::vector<Peer> members(kGroups), joiners(kGroups);
+  std::vector<uint32_t> ids(kGroups);
+  for (int g = 0; g < kGroups; ++g) {
+    ASSERT_NO_FATAL_FAILURE(MakeTlsPair(members[g], joiners[g], ids[g])) << "group " << g;
+  }
+  ASSERT_NO_FATAL_FAILURE(RewriteConfigAndReload("worker_processes = 4", "worker_processes = 1"));
+  ASSERT_TRUE(WaitForLog("worker count 4 -> 1,", 4)) << server().log_text();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  for (int g = 0; g < kGroups; ++g) {
+    ASSERT_NO_FATAL_FAILURE(ExpectRelay(members[g], joiners[g], ids[g], std::to_string(g)));
+  }
+  // A new wss peer still joins an old group through its member.
+  Peer late = NewTlsPeer();
+  bool first = true;
+  ASSERT_TRUE(late.join(random_key("tls-late"), first)) << late.error();
+  EXPECT_TRUE(first);
 }
 
 TEST_F(TlsTest, PlainTextClientOnTheTlsPortGetsNoWebSocket) {

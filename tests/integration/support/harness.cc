@@ -1,6 +1,9 @@
 #include "support/harness.h"
 
+#include <csignal>
+#include <fstream>
 #include <iostream>
+#include <thread>
 
 namespace sigver::itest {
 
@@ -124,6 +127,30 @@ void SigverTest::MakePair(Peer& member, Peer& joiner, uint32_t& id, std::string_
   ASSERT_NO_FATAL_FAILURE(Join(joiner, group, false));
   ASSERT_TRUE(joiner.send_content(0, "hello-member")) << joiner.error();
   ASSERT_NO_FATAL_FAILURE(ExpectContentAtMember(member, "hello-member", id));
+}
+
+void SigverTest::RewriteConfigAndReload(const std::string& from, const std::string& to) {
+  std::string text = read_file_text(server().config_path());
+  const size_t at = text.find(from);
+  ASSERT_NE(at, std::string::npos) << from << " is not in:\n" << text;
+  text.replace(at, from.size(), to);
+  std::ofstream(server().config_path(), std::ios::trunc) << text;
+  ASSERT_TRUE(server().send_signal(SIGHUP));
+}
+
+bool SigverTest::WaitForLog(const std::string& needle, size_t count,
+                            std::chrono::milliseconds bound) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  for (;;) {
+    const std::string log = server().log_text();
+    size_t found = 0;
+    for (size_t at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) {
+      ++found;
+    }
+    if (found >= count) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 AssertionResult SigverTest::ServerHealthy() {

@@ -3,6 +3,7 @@
 // assertion helpers that print what was actually received.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -45,6 +46,13 @@ class SigverTest : public ::testing::Test {
   void MakePair(Peer& member, Peer& joiner, uint32_t& id, std::string_view key = {});
   // Receives a content at a member and returns its id after checking the data.
   void ExpectContentAtMember(Peer& member, std::string_view data, uint32_t& id);
+
+  // Replaces `from` by `to` in the server's config file, then sends SIGHUP (fatal failure if
+  // `from` is not in the file).
+  void RewriteConfigAndReload(const std::string& from, const std::string& to);
+  // Waits until the error log holds at least `count` occurrences of `needle`.
+  bool WaitForLog(const std::string& needle, size_t count = 1,
+                  std::chrono::milliseconds bound = std::chrono::seconds(15));
 
   // A brand new group on this server still forms and relays both ways.
   ::testing::AssertionResult ServerHealthy();
