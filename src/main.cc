@@ -58,15 +58,17 @@ int main(int argc, char** argv) {
     case Action::kSignal:
       return sigver::signal_running_master(cli.config, cli.signal);
     case Action::kTestConfig: {
-      const std::string name = cli.config.source.empty() ? "(built-in defaults)" : cli.config.source;
+      const std::string name =
+          cli.config.source.empty() ? "(built-in defaults)" : cli.config.source;
       if (!check_tls(cli.config, error)) {
         std::fprintf(stderr, "%s: %s\n%s: configuration file %s test failed\n", kProgram,
                      error.c_str(), kProgram, name.c_str());
         return 1;
       }
-      std::printf("%s: the configuration file %s syntax is ok\n"
-                  "%s: configuration file %s test is successful\n",
-                  kProgram, name.c_str(), kProgram, name.c_str());
+      std::printf(
+          "%s: the configuration file %s syntax is ok\n"
+          "%s: configuration file %s test is successful\n",
+          kProgram, name.c_str(), kProgram, name.c_str());
       return 0;
     }
     case Action::kRun:

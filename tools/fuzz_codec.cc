@@ -74,8 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
     case sigver::pb::Message::kContent: {
       const sigver::pb::Content& content = ref.content();
       require(got.content_id == content.id());
-      require(got.content_ends ==
-              (!has_data(data, size) || content.iserror() || content.isend()));
+      require(got.content_ends == (!has_data(data, size) || content.iserror() || content.isend()));
       const uint32_t new_id = size > 0 ? bytes[0] * 0x01010101u : 0;
       std::string forwarded(sigver::content_message_size(got.content, new_id), '\0');
       require(sigver::write_content_message(forwarded.data(), got.content, new_id) ==

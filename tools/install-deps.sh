@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(g++ cmake make pkg-config libprotobuf-dev protobuf-compiler libssl-dev libinih-dev
-          node-llhttp libgtest-dev python3 python3-websockets openssl)
+          node-llhttp libgtest-dev python3 python3-websockets openssl clang-format)
 if [ "${1:-}" = "--e2e" ]; then
   packages+=(chromium nodejs npm)
 fi

@@ -55,8 +55,9 @@ ChannelResult channel_receive(int socket, char* buffer, size_t capacity, Channel
   do {
     n = ::recvmsg(socket, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
   } while (n < 0 && errno == EINTR);
-  if (n < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? ChannelResult::kEmpty
-                                                               : ChannelResult::kError;
+  if (n < 0)
+    return (errno == EAGAIN || errno == EWOULDBLOCK) ? ChannelResult::kEmpty
+                                                     : ChannelResult::kError;
   for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
     if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
     const size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);

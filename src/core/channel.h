@@ -15,10 +15,10 @@
 namespace sigver {
 
 enum class ChannelType : uint8_t {
-  kHandoff = 'H',    // worker -> owner: a client socket + the bytes read from it
-  kListeners = 'L',  // master -> worker: replace the plain listening sockets
-  kResize = 'R',     // master -> worker: new worker count + every queue's send end
-  kMigrate = 'G',    // worker -> new owner: one peer of a group that moves, with its state
+  kHandoff = 'H',      // worker -> owner: a client socket + the bytes read from it
+  kListeners = 'L',    // master -> worker: replace the plain listening sockets
+  kResize = 'R',       // master -> worker: new worker count + every queue's send end
+  kMigrate = 'G',      // worker -> new owner: one peer of a group that moves, with its state
   kTlsMaterial = 'T',  // master -> worker: new certificate, key and TLS settings (HUP)
 };
 
@@ -34,8 +34,8 @@ int channel_send(int socket, ChannelType type, std::string_view head, std::strin
 
 struct ChannelMessage {
   ChannelType type{};
-  std::string_view payload;    // into the caller's buffer
-  std::vector<UniqueFd> fds;   // every descriptor that came with it
+  std::string_view payload;   // into the caller's buffer
+  std::vector<UniqueFd> fds;  // every descriptor that came with it
 };
 
 enum class ChannelResult { kMessage, kEmpty, kMalformed, kError };

@@ -149,8 +149,7 @@ bool set_path(const std::string& value, std::string& out, std::string& why) {
   return true;
 }
 
-bool set_nonempty(const std::string& value, const char* what, std::string& out,
-                  std::string& why) {
+bool set_nonempty(const std::string& value, const char* what, std::string& out, std::string& why) {
   if (value.empty()) {
     why = std::string("expected ") + what;
     return false;

@@ -14,16 +14,16 @@ struct ListenAddress {
 
 struct Config {
   // [server]
-  ListenAddress listen;                 // listen = host:port ([v6]:port)
+  ListenAddress listen;                     // listen = host:port ([v6]:port)
   std::optional<ListenAddress> listen_tls;  // listen_tls: wss:// listener, optional
   // Not a file setting: the `sigver` command line with --key/--cert makes its one `listen`
   // address speak TLS (wss://) instead of plain ws://.
   bool listen_speaks_tls = false;
-  int worker_processes = 1;             // number, or "auto" = number of CPUs
-  std::string pid;                      // pid file path ("" = none)
-  std::string user;                     // drop privileges of workers to this user ("" = keep)
-  std::string group;                    // and group
-  bool daemon = false;                  // daemon = on|off
+  int worker_processes = 1;  // number, or "auto" = number of CPUs
+  std::string pid;           // pid file path ("" = none)
+  std::string user;          // drop privileges of workers to this user ("" = keep)
+  std::string group;         // and group
+  bool daemon = false;       // daemon = on|off
   // [protocol]
   double heartbeat_interval = 5.0;      // seconds, decimals allowed, > 0
   int heartbeat_misses = 3;             // >= 1
@@ -39,13 +39,13 @@ struct Config {
   std::string tls_ca;
   std::string tls_protocols = "TLSv1.2 TLSv1.3";  // any of TLSv1.2 TLSv1.3, space separated
   std::string tls_ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20";  // TLS 1.2, OpenSSL cipher list
-  std::string tls_ciphersuites =  // TLS 1.3, OpenSSL ciphersuites list
+  std::string tls_ciphersuites =                            // TLS 1.3, OpenSSL ciphersuites list
       "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256";
   // [log]
-  std::string error_log = "stderr";     // path, or "stderr"
-  std::string log_level = "info";       // debug | info | notice | warn | error
+  std::string error_log = "stderr";  // path, or "stderr"
+  std::string log_level = "info";    // debug | info | notice | warn | error
 
-  std::string source;                   // the file it was loaded from ("" = built-in defaults)
+  std::string source;  // the file it was loaded from ("" = built-in defaults)
 };
 
 // Loads `path` over the defaults in `config`. On failure returns false and sets `error` to
@@ -57,9 +57,9 @@ bool load_config_string(const std::string& text, const std::string& name, Config
 
 // Value parsers shared by the file and the command line. Return false on a bad value.
 bool parse_listen(const std::string& value, ListenAddress& out);
-bool parse_size(const std::string& value, uint64_t& out);       // "4096", "64k", "1m", "1g"
-bool parse_seconds(const std::string& value, double& out);      // "5", "0.25"
-bool parse_bool(const std::string& value, bool& out);           // on/off, true/false, yes/no, 1/0
+bool parse_size(const std::string& value, uint64_t& out);   // "4096", "64k", "1m", "1g"
+bool parse_seconds(const std::string& value, double& out);  // "5", "0.25"
+bool parse_bool(const std::string& value, bool& out);       // on/off, true/false, yes/no, 1/0
 // "TLSv1.2 TLSv1.3", "TLSv1.3", ...: at least one, no repeats, nothing older than TLS 1.2.
 struct TlsProtocols {
   bool tls1_2 = false;

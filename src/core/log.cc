@@ -91,11 +91,11 @@ void vwrite(Level lvl, const char* fmt, va_list args) {
   ::localtime_r(&now, &tm);
   int n = static_cast<int>(::strftime(line, sizeof line, "%Y/%m/%d %H:%M:%S", &tm));
   if (s.tag < 0) {
-    n += std::snprintf(line + n, sizeof line - static_cast<size_t>(n), " [%s] %d#master: ",
-                       level_name(lvl), static_cast<int>(::getpid()));
+    n += std::snprintf(line + n, sizeof line - static_cast<size_t>(n),
+                       " [%s] %d#master: ", level_name(lvl), static_cast<int>(::getpid()));
   } else {
-    n += std::snprintf(line + n, sizeof line - static_cast<size_t>(n), " [%s] %d#%d: ",
-                       level_name(lvl), static_cast<int>(::getpid()), s.tag);
+    n += std::snprintf(line + n, sizeof line - static_cast<size_t>(n),
+                       " [%s] %d#%d: ", level_name(lvl), static_cast<int>(::getpid()), s.tag);
   }
   int m = std::vsnprintf(line + n, sizeof line - static_cast<size_t>(n) - 1, fmt, args);
   if (m < 0) m = 0;

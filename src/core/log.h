@@ -26,10 +26,10 @@ void vwrite(Level level, const char* fmt, va_list args);
 
 }  // namespace sigver::log
 
-#define SIGVER_LOG(lvl, ...)                                             \
-  do {                                                                   \
-    if (::sigver::log::Level::lvl >= ::sigver::log::level())             \
-      ::sigver::log::write(::sigver::log::Level::lvl, __VA_ARGS__);      \
+#define SIGVER_LOG(lvl, ...)                                        \
+  do {                                                              \
+    if (::sigver::log::Level::lvl >= ::sigver::log::level())        \
+      ::sigver::log::write(::sigver::log::Level::lvl, __VA_ARGS__); \
   } while (0)
 #define LOG_DEBUG(...) SIGVER_LOG(kDebug, __VA_ARGS__)
 #define LOG_INFO(...) SIGVER_LOG(kInfo, __VA_ARGS__)

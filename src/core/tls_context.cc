@@ -152,8 +152,8 @@ bool load_key(SSL_CTX* ctx, const TlsMaterial& m, std::string& error) {
   // SSL_CTX_use_PrivateKey already refuses a key of another certificate; the explicit
   // check keeps that promise whatever the key type.
   if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-    error = with_reason("the private key in " + m.key_file +
-                        " does not match the certificate in " + m.certificate_file);
+    error = with_reason("the private key in " + m.key_file + " does not match the certificate in " +
+                        m.certificate_file);
     return false;
   }
   return true;
@@ -192,8 +192,8 @@ SslCtxPtr create_tls_context(const TlsMaterial& material, std::string& error,
   SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
   // Partial writes with a moving buffer let the relay keep only what is left to send;
   // released buffers make an idle TLS connection cost no read/write buffers.
-  SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE |
-                                  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                  SSL_MODE_RELEASE_BUFFERS);
   // One read(2) for every record that arrived, instead of two per record (header, body).
   SSL_CTX_set_read_ahead(ctx.get(), 1);
   TlsContextInfo local;

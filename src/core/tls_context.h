@@ -22,9 +22,9 @@ using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
 using SslPtr = std::unique_ptr<SSL, SslFree>;
 
 struct TlsContextInfo {
-  std::string subject;    // of the server certificate, e.g. "CN = example.org"
-  std::string not_after;  // e.g. "Jan  2 03:04:05 2027 GMT"
-  int chain_length = 0;   // intermediate certificates sent along with it
+  std::string subject;                // of the server certificate, e.g. "CN = example.org"
+  std::string not_after;              // e.g. "Jan  2 03:04:05 2027 GMT"
+  int chain_length = 0;               // intermediate certificates sent along with it
   std::vector<std::string> warnings;  // usable, but probably not what was meant
 };
 

@@ -9,9 +9,7 @@
 namespace sigver {
 namespace {
 
-
-bool read_pem(const std::string& path, const char* setting, std::string& out,
-              std::string& error) {
+bool read_pem(const std::string& path, const char* setting, std::string& out, std::string& error) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     error = std::string("cannot open [tls] ") + setting + " " + path + ": " + std::strerror(errno);
@@ -35,9 +33,9 @@ bool read_pem(const std::string& path, const char* setting, std::string& out,
 }
 
 std::string TlsMaterial::*const kFields[] = {
-    &TlsMaterial::certificate_file, &TlsMaterial::key_file,     &TlsMaterial::ca_file,
-    &TlsMaterial::certificate_pem,  &TlsMaterial::key_pem,      &TlsMaterial::ca_pem,
-    &TlsMaterial::protocols,        &TlsMaterial::ciphers,      &TlsMaterial::ciphersuites,
+    &TlsMaterial::certificate_file, &TlsMaterial::key_file, &TlsMaterial::ca_file,
+    &TlsMaterial::certificate_pem,  &TlsMaterial::key_pem,  &TlsMaterial::ca_pem,
+    &TlsMaterial::protocols,        &TlsMaterial::ciphers,  &TlsMaterial::ciphersuites,
 };
 
 }  // namespace

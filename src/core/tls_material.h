@@ -14,8 +14,8 @@ namespace sigver {
 struct TlsMaterial {
   std::string certificate_file;  // file names, for messages
   std::string key_file;
-  std::string ca_file;           // "" = no intermediate file
-  std::string certificate_pem;   // the certificate, optionally followed by its chain
+  std::string ca_file;          // "" = no intermediate file
+  std::string certificate_pem;  // the certificate, optionally followed by its chain
   std::string key_pem;
   std::string ca_pem;
   std::string protocols;

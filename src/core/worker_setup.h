@@ -26,7 +26,7 @@ struct WorkerSetup {
   // first fork and kept open by it, so a respawned worker finds its queue intact.
   int inbox = -1;             // receive end of this worker's own queue
   std::vector<int> outboxes;  // send ends, indexed by worker (outboxes[index] unused)
-  Config config;  // settings in force at fork time
+  Config config;              // settings in force at fork time
   // Loads the configuration again exactly as at start-up (file + command-line overrides);
   // the worker calls it on SIGHUP. Returns false with an error message.
   std::function<bool(Config&, std::string&)> reload_config;

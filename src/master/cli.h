@@ -13,9 +13,9 @@ namespace sigver {
 struct CliResult {
   enum class Action { kRun, kTestConfig, kSignal, kVersion, kHelp, kError };
   Action action = Action::kRun;
-  Config config;         // with kRun/kTestConfig/kSignal: file loaded, overrides applied
-  std::string signal;    // with kSignal: reload | quit | stop | reopen
-  std::string message;   // with kHelp/kVersion: text for stdout; with kError: for stderr
+  Config config;        // with kRun/kTestConfig/kSignal: file loaded, overrides applied
+  std::string signal;   // with kSignal: reload | quit | stop | reopen
+  std::string message;  // with kHelp/kVersion: text for stdout; with kError: for stderr
 };
 
 CliResult parse_sigverd_args(int argc, char** argv);

@@ -158,10 +158,9 @@ bool Master::start_up(int& exit_code) {
     fail_start(error);
     return false;
   }
-  LOG_NOTICE("sigverd %s master started, %d worker%s, listening on %s%s%s", SIGVER_VERSION,
-             count, count == 1 ? "" : "s", describe_listen_addresses(config()).c_str(),
-             options_.config_name.empty() ? "" : ", configuration ",
-             options_.config_name.c_str());
+  LOG_NOTICE("sigverd %s master started, %d worker%s, listening on %s%s%s", SIGVER_VERSION, count,
+             count == 1 ? "" : "s", describe_listen_addresses(config()).c_str(),
+             options_.config_name.empty() ? "" : ", configuration ", options_.config_name.c_str());
   daemonizer_.report_ready();
 
   table_.emplace(count);
@@ -271,8 +270,7 @@ void Master::reap_children() {
     pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid <= 0) return;
     bool fatal = WIFEXITED(status) && WEXITSTATUS(status) == kWorkerFatalExit;
-    ProcessTable::Exit exit =
-        table_->on_exit(pid, fatal, phase_ != Phase::kRunning, Clock::now());
+    ProcessTable::Exit exit = table_->on_exit(pid, fatal, phase_ != Phase::kRunning, Clock::now());
     if (exit.index < 0) {
       LOG_DEBUG("reaped process %d, not a worker", static_cast<int>(pid));
       continue;
@@ -417,8 +415,8 @@ void Master::apply_worker_count(int old_count, int new_count) {
     if (i >= old_count && slot.state == ProcessTable::State::kRunning) {
       // Retired by an earlier, smaller count and still serving its last TLS clients: it has
       // stopped accepting, so end it; it is restarted with the new count when it exits.
-      LOG_NOTICE("worker %d (pid %d) is still finishing after an earlier resize; stopping it",
-                 i, static_cast<int>(slot.pid));
+      LOG_NOTICE("worker %d (pid %d) is still finishing after an earlier resize; stopping it", i,
+                 static_cast<int>(slot.pid));
       ::kill(slot.pid, SIGQUIT);
     } else if (slot.state != ProcessTable::State::kRunning &&
                slot.state != ProcessTable::State::kWaitingRespawn) {
@@ -426,7 +424,8 @@ void Master::apply_worker_count(int old_count, int new_count) {
     }
   }
   std::vector<int> outboxes;
-  for (int i = 0; i < new_count; ++i) outboxes.push_back(queues_[static_cast<size_t>(i)].outbox.get());
+  for (int i = 0; i < new_count; ++i)
+    outboxes.push_back(queues_[static_cast<size_t>(i)].outbox.get());
   const auto count = static_cast<uint32_t>(new_count);
   const std::string_view payload(reinterpret_cast<const char*>(&count), sizeof count);
   for (int i = 0; i < table_->size() && i < static_cast<int>(queues_.size()); ++i) {

@@ -10,8 +10,8 @@
 namespace sigver {
 
 struct MasterOptions {
-  Config config;             // the configuration in force at start
-  std::string config_name;   // for log lines ("" = built-in defaults)
+  Config config;            // the configuration in force at start
+  std::string config_name;  // for log lines ("" = built-in defaults)
   // Loads the configuration again exactly as at start-up (file + command-line overrides),
   // for HUP. Also handed to the workers.
   std::function<bool(Config&, std::string&)> reload_config;

@@ -34,7 +34,7 @@ class ProcessTable {
   };
 
   struct Exit {
-    int index = -1;                // -1: not one of our workers
+    int index = -1;  // -1: not one of our workers
     Clock::duration lived{};
     bool respawn = false;
     Clock::duration respawn_after{};

@@ -39,15 +39,14 @@ std::vector<std::string> keep_restart_only_settings(const Config& running, Confi
   keep_text("user", running.user, fresh.user);
   keep_text("group", running.group, fresh.group);
   if (running.daemon != fresh.daemon) {
-    warnings.push_back(changed("daemon", running.daemon ? "on" : "off",
-                               fresh.daemon ? "on" : "off"));
+    warnings.push_back(
+        changed("daemon", running.daemon ? "on" : "off", fresh.daemon ? "on" : "off"));
     fresh.daemon = running.daemon;
   }
   return warnings;
 }
 
-bool apply_log_settings(const Config& config, const std::string& current_path,
-                        std::string& error) {
+bool apply_log_settings(const Config& config, const std::string& current_path, std::string& error) {
   log::Level level;
   if (!log::parse_level(config.log_level, level)) {
     error = "invalid log_level \"" + config.log_level + "\"";

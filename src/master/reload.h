@@ -16,7 +16,6 @@ std::vector<std::string> keep_restart_only_settings(const Config& running, Confi
 
 // Opens the log named by `config` (if it differs from the one in use) and sets its level.
 // On failure nothing changed and `error` says why.
-bool apply_log_settings(const Config& config, const std::string& current_path,
-                        std::string& error);
+bool apply_log_settings(const Config& config, const std::string& current_path, std::string& error);
 
 }  // namespace sigver

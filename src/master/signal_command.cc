@@ -25,8 +25,7 @@ int signal_for_command(const std::string& name) {
 int signal_running_master(const Config& config, const std::string& signal) {
   int signo = signal_for_command(signal);
   if (signo == 0) {
-    std::fprintf(stderr,
-                 "sigverd: unknown signal \"%s\" (expected reload, quit, stop or reopen)\n",
+    std::fprintf(stderr, "sigverd: unknown signal \"%s\" (expected reload, quit, stop or reopen)\n",
                  signal.c_str());
     return 1;
   }

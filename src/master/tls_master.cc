@@ -27,8 +27,10 @@ void send_tls_material(const std::vector<HandoffQueue>& queues, int count,
   for (int i = 0; i < count && i < static_cast<int>(queues.size()); ++i) {
     const int queue = queues[static_cast<size_t>(i)].outbox.get();
     if (int err = channel_send(queue, ChannelType::kTlsMaterial, encoded, nullptr, 0)) {
-      LOG_ERROR("cannot pass the new TLS certificate to worker %d: %s; it keeps the old one "
-                "until it is restarted", i, std::strerror(err));
+      LOG_ERROR(
+          "cannot pass the new TLS certificate to worker %d: %s; it keeps the old one "
+          "until it is restarted",
+          i, std::strerror(err));
     }
   }
 }

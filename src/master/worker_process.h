@@ -20,7 +20,7 @@ namespace sigver {
 constexpr int kWorkerFatalExit = 2;
 
 struct WorkerSpawner {
-  const std::vector<UniqueFd>* listeners = nullptr;  // indexed by worker
+  const std::vector<UniqueFd>* listeners = nullptr;      // indexed by worker
   const std::vector<UniqueFd>* tls_listeners = nullptr;  // indexed by worker; null = none
   bool listeners_speak_tls = false;  // `sigver --key/--cert`: `listeners` serve wss:// too
   const TlsMaterial* tls = nullptr;  // the certificate in force now; null without TLS

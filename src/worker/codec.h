@@ -14,10 +14,8 @@ enum class MessageType : uint8_t { kNone, kContent, kIsFirst, kStable, kHeartbea
 
 // Field numbers of proto/sigver.proto.
 namespace field {
-inline constexpr uint32_t kContent = 1, kIsFirst = 2, kStable = 3, kHeartbeat = 4,
-                          kTryAnother = 5;
-inline constexpr uint32_t kContentId = 1, kContentData = 2, kContentIsError = 3,
-                          kContentIsEnd = 4;
+inline constexpr uint32_t kContent = 1, kIsFirst = 2, kStable = 3, kHeartbeat = 4, kTryAnother = 5;
+inline constexpr uint32_t kContentId = 1, kContentData = 2, kContentIsError = 3, kContentIsEnd = 4;
 }  // namespace field
 
 struct DecodedMessage {
@@ -27,9 +25,9 @@ struct DecodedMessage {
   // them), pointing into the input or, when the input had several `content` fields, into
   // `scratch`.
   std::string_view content;
-  uint32_t content_id = 0;     // last value of Content.id
-  bool content_ends = false;   // no data, or isEnd/isError set: ends this relay direction
-  std::string scratch;         // reused across decodes; only for the rare merged case
+  uint32_t content_id = 0;    // last value of Content.id
+  bool content_ends = false;  // no data, or isEnd/isError set: ends this relay direction
+  std::string scratch;        // reused across decodes; only for the rare merged case
 };
 
 // Decodes one Message. Returns false if libprotobuf would reject the bytes. A valid message

@@ -74,7 +74,7 @@ class Router {
   void join(Peer& peer);
   void become_member(Peer& peer);
   void bind(Peer& joiner, Peer& member);
-  void end_binding(Peer& joiner);           // forget joiner's binding (id and member)
+  void end_binding(Peer& joiner);  // forget joiner's binding (id and member)
   void relay(Peer& from, const DecodedMessage& message);
   void send_flag(Peer& to, uint32_t field_number, bool value);
   void send_end_notice(Peer& to, uint32_t id);
@@ -85,7 +85,8 @@ class Router {
   PeerOutput& out_;
   std::mt19937_64 rng_;
   uint64_t next_serial_ = 1;
-  std::unordered_map<std::string_view, std::unique_ptr<Group>> groups_;  // key views into Group::key
+  std::unordered_map<std::string_view, std::unique_ptr<Group>>
+      groups_;                               // key views into Group::key
   std::unordered_map<uint32_t, Peer*> ids_;  // live routing ids -> joining peer
 };
 

@@ -108,14 +108,14 @@ bool TlsRelay::handshake() {
     return false;
   }
   const unsigned long first = ERR_peek_error();
-  const bool plain_http = ERR_GET_LIB(first) == ERR_LIB_SSL &&
-                          ERR_GET_REASON(first) == SSL_R_HTTP_REQUEST;
+  const bool plain_http =
+      ERR_GET_LIB(first) == ERR_LIB_SSL && ERR_GET_REASON(first) == SSL_R_HTTP_REQUEST;
   std::string reason = take_openssl_error();
   if (reason.empty()) reason = err == SSL_ERROR_SYSCALL && errno ? std::strerror(errno) : "EOF";
   if (plain_http) {
     // Best effort, in clear: the client does not speak TLS.
-    [[maybe_unused]] ssize_t ignored = ::send(tcp_.get(), kPlainHttpOnTlsPort.data(),
-                                              kPlainHttpOnTlsPort.size(), MSG_NOSIGNAL);
+    [[maybe_unused]] ssize_t ignored =
+        ::send(tcp_.get(), kPlainHttpOnTlsPort.data(), kPlainHttpOnTlsPort.size(), MSG_NOSIGNAL);
     LOG_INFO("plain HTTP request on a TLS port (fd %d): answered 400", tcp_.get());
   } else if (reason == "EOF" || reason == "unexpected eof while reading") {
     LOG_DEBUG("TLS client left during the handshake (fd %d)", tcp_.get());
@@ -173,8 +173,8 @@ bool TlsRelay::tls_to_plain() {
   size_t got = 0;
   while (got < TlsTerminator::kScratchSize) {
     ERR_clear_error();
-    const int n = SSL_read(ssl_.get(), buf + got,
-                           static_cast<int>(TlsTerminator::kScratchSize - got));
+    const int n =
+        SSL_read(ssl_.get(), buf + got, static_cast<int>(TlsTerminator::kScratchSize - got));
     if (n > 0) {
       got += static_cast<size_t>(n);
       // With read-ahead one read(2) brings every record that had arrived; once OpenSSL

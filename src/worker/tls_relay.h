@@ -44,7 +44,7 @@ class TlsRelay final : public DeadlineNode {
   Phase phase() const { return phase_; }
   bool closed() const { return phase_ == Phase::kClosed; }
 
-  uint32_t slot = 0;        // index in the terminator's table
+  uint32_t slot = 0;          // index in the terminator's table
   bool queued_again = false;  // in the terminator's list to pump before sleeping
 
  private:
@@ -75,22 +75,22 @@ class TlsRelay final : public DeadlineNode {
   UniqueFd plain_;  // end A of the socketpair
   Side tcp_side_;
   Side plain_side_;
-  Buffer to_plain_;  // decrypted, not yet taken by A
-  Buffer to_tls_;    // read from A, not yet taken by SSL_write
-  uint32_t tcp_mask_ = 0;    // events registered for each socket
+  Buffer to_plain_;        // decrypted, not yet taken by A
+  Buffer to_tls_;          // read from A, not yet taken by SSL_write
+  uint32_t tcp_mask_ = 0;  // events registered for each socket
   uint32_t plain_mask_ = 0;
   Phase phase_ = Phase::kHandshake;
-  bool plain_polled_ = false;     // A is registered with the loop
-  bool tls_read_done_ = false;    // close_notify or EOF from the client (or TLS failed)
-  bool tls_write_done_ = false;   // our close_notify and FIN are out (or TLS failed)
-  bool plain_read_done_ = false;  // EOF on A
-  bool plain_write_done_ = false; // A shut down for writing, or its peer is gone
-  bool tls_needs_in_ = false;     // the last blocked SSL call waits for TCP readability
-  bool tls_needs_out_ = false;    // ... or writability
-  bool read_wants_write_ = false; // SSL_read stopped on WANT_WRITE: retry when writable
-  bool tcp_readable_ = false;     // hints for this pump (see pump())
+  bool plain_polled_ = false;      // A is registered with the loop
+  bool tls_read_done_ = false;     // close_notify or EOF from the client (or TLS failed)
+  bool tls_write_done_ = false;    // our close_notify and FIN are out (or TLS failed)
+  bool plain_read_done_ = false;   // EOF on A
+  bool plain_write_done_ = false;  // A shut down for writing, or its peer is gone
+  bool tls_needs_in_ = false;      // the last blocked SSL call waits for TCP readability
+  bool tls_needs_out_ = false;     // ... or writability
+  bool read_wants_write_ = false;  // SSL_read stopped on WANT_WRITE: retry when writable
+  bool tcp_readable_ = false;      // hints for this pump (see pump())
   bool plain_readable_ = false;
-  bool closing_ = false;          // the close timer runs
+  bool closing_ = false;  // the close timer runs
 };
 
 }  // namespace sigver

@@ -14,7 +14,8 @@ uint64_t seconds_to_ms(double s) { return static_cast<uint64_t>(s * 1000.0 + 0.5
 }  // namespace
 
 TlsTerminator::TlsTerminator(EventLoop& loop, PlainSink sink)
-    : loop_(loop), sink_(std::move(sink)),
+    : loop_(loop),
+      sink_(std::move(sink)),
       scratch_(std::make_unique_for_overwrite<char[]>(kScratchSize)) {}
 
 TlsTerminator::~TlsTerminator() = default;
@@ -37,8 +38,8 @@ void TlsTerminator::update(const TlsMaterial& material) {
   }
   // Live connections hold their own reference to the old context.
   ctx_ = std::move(fresh);
-  LOG_INFO("TLS certificate loaded for new connections: %s, valid until %s",
-           info.subject.c_str(), info.not_after.c_str());
+  LOG_INFO("TLS certificate loaded for new connections: %s, valid until %s", info.subject.c_str(),
+           info.not_after.c_str());
 }
 
 void TlsTerminator::update(std::string_view encoded_material) {

@@ -72,8 +72,7 @@ void Worker::handle_handshake(Connection& c) {
 void Worker::open_websocket(Connection& c, std::string_view key) {
   if (key.empty() || key.size() > config_.max_key_length) {
     LOG_INFO("invalid key (%zu characters, allowed 1..%u)", key.size(), config_.max_key_length);
-    close_with(c, ws::close_code::kBadKey,
-               key.empty() ? "key is empty" : "key is too long");
+    close_with(c, ws::close_code::kBadKey, key.empty() ? "key is empty" : "key is too long");
     return;
   }
   router_.on_open(c, key);
@@ -131,8 +130,8 @@ bool Worker::on_ws_close(Connection& c, uint16_t code, std::string_view) {
 }
 
 void Worker::on_ws_error(Connection& c, uint16_t code, std::string_view reason) {
-  LOG_INFO("protocol error from peer, closing with %u: %.*s", code,
-           static_cast<int>(reason.size()), reason.data());
+  LOG_INFO("protocol error from peer, closing with %u: %.*s", code, static_cast<int>(reason.size()),
+           reason.data());
   close_with(c, code, reason);
 }
 

@@ -19,8 +19,7 @@ constexpr std::string_view kUnavailable =
 }  // namespace
 
 void Worker::hand_off(Connection& c, int owner) {
-  const int queue =
-      owner < static_cast<int>(setup_.outboxes.size()) ? setup_.outboxes[owner] : -1;
+  const int queue = owner < static_cast<int>(setup_.outboxes.size()) ? setup_.outboxes[owner] : -1;
   const int fd = c.fd.get();
   int err = queue < 0 ? EBADF : c.in.size() + 1 > kQueueMessageMax ? EMSGSIZE : 0;
   if (!err) err = channel_send(queue, ChannelType::kHandoff, c.in.view(), &fd, 1);

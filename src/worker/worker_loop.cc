@@ -17,8 +17,8 @@ namespace sigver {
 namespace {
 
 constexpr size_t kScratchSize = 64 * 1024;
-constexpr int kAcceptBatch = 128;       // accepts per wake-up per listener: keeps loops fair
-constexpr int kReadRounds = 4;          // reads per readable event before serving others
+constexpr int kAcceptBatch = 128;  // accepts per wake-up per listener: keeps loops fair
+constexpr int kReadRounds = 4;     // reads per readable event before serving others
 constexpr uint64_t kAcceptPauseMs = 100;
 
 uint64_t random_seed() {
@@ -146,8 +146,8 @@ int Worker::run() {
     const bool drained = conns_.empty() && (!tls_ || tls_->idle());
     if (stopping_ && (drained || loop_.now_ms() >= stop_deadline_ms_)) running_ = false;
   }
-  LOG_INFO("worker %d exiting (connections handed off: %llu sent, %llu received)",
-           setup_.index, static_cast<unsigned long long>(handoffs_sent_),
+  LOG_INFO("worker %d exiting (connections handed off: %llu sent, %llu received)", setup_.index,
+           static_cast<unsigned long long>(handoffs_sent_),
            static_cast<unsigned long long>(handoffs_received_));
   return exit_code_;
 }
@@ -161,8 +161,8 @@ void Worker::accept_from(int listen_fd, bool tls) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        LOG_WARN("accept4() failed: %s; pausing new connections for %llu ms",
-                 std::strerror(errno), static_cast<unsigned long long>(kAcceptPauseMs));
+        LOG_WARN("accept4() failed: %s; pausing new connections for %llu ms", std::strerror(errno),
+                 static_cast<unsigned long long>(kAcceptPauseMs));
         pause_accepting();
         return;
       }

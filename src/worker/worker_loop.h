@@ -125,8 +125,8 @@ class Worker final : public PeerOutput {
   DeadlineQueue closing_timers_;
   std::unique_ptr<char[]> scratch_;  // shared read buffer: idle peers own no input buffer
   DecodedMessage decoded_;
-  uint64_t accept_resume_ms_ = 0;    // accepting paused (out of descriptors) until then
-  uint64_t stop_deadline_ms_ = 0;    // graceful stop: give up waiting for peers then
+  uint64_t accept_resume_ms_ = 0;  // accepting paused (out of descriptors) until then
+  uint64_t stop_deadline_ms_ = 0;  // graceful stop: give up waiting for peers then
   bool accepting_ = true;
   bool stopping_ = false;
   bool running_ = true;

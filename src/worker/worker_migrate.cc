@@ -59,7 +59,6 @@ int send_waiting(int queue, std::string_view payload, int fd) {
 
 }  // namespace
 
-
 void Worker::replace_listeners(ChannelMessage& msg) {
   LOG_NOTICE("worker %d: new listening sockets (%zu)", setup_.index, msg.fds.size());
   close_listeners(/*keep_tls=*/true);  // listen_tls changes only with a restart
@@ -169,8 +168,8 @@ void Worker::receive_migrated_peer(ChannelMessage& msg) {
     return;
   }
   std::memcpy(&h, msg.payload.data(), sizeof h);
-  const size_t expected = sizeof h + size_t{h.tried_count} * 4 + h.key_size + h.assembled_size +
-                          h.in_size + h.out_size;
+  const size_t expected =
+      sizeof h + size_t{h.tried_count} * 4 + h.key_size + h.assembled_size + h.in_size + h.out_size;
   if (h.version != kMigrationVersion || expected != msg.payload.size() || h.index >= h.group_size ||
       h.group_size > (1u << 20)) {
     LOG_ERROR("inconsistent group move message: dropped");
@@ -253,7 +252,8 @@ void Worker::finish_migrations(bool expired_only) {
                        : -1;
       std::vector<uint32_t> tried;
       for (uint32_t k : e.tried) {
-        if (k < renumber.size() && renumber[k] >= 0) tried.push_back(static_cast<uint32_t>(renumber[k]));
+        if (k < renumber.size() && renumber[k] >= 0)
+          tried.push_back(static_cast<uint32_t>(renumber[k]));
       }
       e.tried = std::move(tried);
     }

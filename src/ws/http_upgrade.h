@@ -11,12 +11,12 @@
 namespace sigver::ws {
 
 enum class UpgradeStatus {
-  kNeedMore,           // no complete header block yet, nothing wrong so far
-  kOk,                 // a valid upgrade request
-  kBadRequest,         // 400: malformed HTTP, not GET, missing/invalid Sec-WebSocket-Key, ...
-  kUpgradeRequired,    // 426: a plain HTTP request without "Upgrade: websocket"
-  kBadVersion,         // 426 + "Sec-WebSocket-Version: 13": another WebSocket version
-  kHeadersTooLarge,    // 431: the header block is over the limit
+  kNeedMore,         // no complete header block yet, nothing wrong so far
+  kOk,               // a valid upgrade request
+  kBadRequest,       // 400: malformed HTTP, not GET, missing/invalid Sec-WebSocket-Key, ...
+  kUpgradeRequired,  // 426: a plain HTTP request without "Upgrade: websocket"
+  kBadVersion,       // 426 + "Sec-WebSocket-Version: 13": another WebSocket version
+  kHeadersTooLarge,  // 431: the header block is over the limit
 };
 
 struct UpgradeRequest {

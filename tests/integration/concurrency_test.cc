@@ -29,9 +29,7 @@ std::string down_payload(int group, int joiner) {
 
 class ConcurrencyTest : public SigverTest, public ::testing::WithParamInterface<int> {
  protected:
-  void SetUp() override {
-    Start({.server = {"worker_processes = " + std::to_string(GetParam())}});
-  }
+  void SetUp() override { Start({.server = {"worker_processes = " + std::to_string(GetParam())}}); }
 };
 
 TEST_P(ConcurrencyTest, TwoHundredPeersOverFiftyKeysRelayCorrectly) {

@@ -93,7 +93,8 @@ TEST_F(LiveReloadTest, NewListenAddressKeepsPeersAndGroups) {
   MakeGroups(6);
   const uint16_t old_port = port();
   const uint16_t new_port = find_free_port();
-  RewriteConfigAndReload("127.0.0.1:" + std::to_string(old_port), "127.0.0.1:" + std::to_string(new_port));
+  RewriteConfigAndReload("127.0.0.1:" + std::to_string(old_port),
+                         "127.0.0.1:" + std::to_string(new_port));
   ASSERT_TRUE(WaitForLog("now listening on 127.0.0.1:" + std::to_string(new_port)))
       << server().log_text();
   ASSERT_TRUE(WaitForLog("new listening sockets", 2)) << server().log_text();
@@ -102,7 +103,8 @@ TEST_F(LiveReloadTest, NewListenAddressKeepsPeersAndGroups) {
   bool first = false;
   EXPECT_FALSE(old_address.join(random_key("old"), first, 2s));
   // Back to the first address, where the fixture checks the server's health at the end.
-  RewriteConfigAndReload("127.0.0.1:" + std::to_string(new_port), "127.0.0.1:" + std::to_string(old_port));
+  RewriteConfigAndReload("127.0.0.1:" + std::to_string(new_port),
+                         "127.0.0.1:" + std::to_string(old_port));
   ASSERT_TRUE(WaitForLog("now listening on 127.0.0.1:" + std::to_string(old_port)));
   ASSERT_TRUE(WaitForLog("new listening sockets", 4));
 }

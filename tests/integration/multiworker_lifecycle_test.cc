@@ -154,8 +154,8 @@ TEST_F(MultiWorkerLifecycleTest, KilledWorkerIsRespawnedAndOnlyItsOwnGroupsNotic
     SCOPED_TRACE("round " + std::to_string(round));
     for (size_t i = 0; i < pairs.size(); ++i) {
       if (pairs[i].gone) continue;
-      ASSERT_TRUE(pairs[i].joiner.send_content(0, "r" + std::to_string(round) + " up " +
-                                                      std::to_string(i)));
+      ASSERT_TRUE(pairs[i].joiner.send_content(
+          0, "r" + std::to_string(round) + " up " + std::to_string(i)));
     }
     if (round == kKillRound) {
       old_pid = KillWorker(victim);
@@ -247,9 +247,9 @@ TEST_F(MultiWorkerLifecycleTest, HupWithABrokenConfigurationKeepsTheOldOne) {
   const auto pids_before = WorkerPids();
 
   ASSERT_NO_FATAL_FAILURE(ReloadWith("heartbeat_interval = 1\n", "heartbeat_interval = often\n"));
-  ASSERT_TRUE(keep.WaitFor(
-      [&] { return !LinesContaining(server().log_text(), "reload failed").empty(); },
-      Millis(5000)));
+  ASSERT_TRUE(
+      keep.WaitFor([&] { return !LinesContaining(server().log_text(), "reload failed").empty(); },
+                   Millis(5000)));
   const auto failed = LinesContaining(server().log_text(), "reload failed");
   EXPECT_NE(failed[0].text.find("heartbeat_interval"), std::string::npos)
       << "the error should name the bad setting: " << failed[0].text;

@@ -36,8 +36,8 @@ std::string ExpectedAccept(const std::string& request) {
 
 ::testing::AssertionResult Upgraded(const HttpResponse& response, const std::string& request) {
   if (response.status != 101)
-    return ::testing::AssertionFailure() << "expected 101, got: "
-                                         << (response.status ? response.head : "no response");
+    return ::testing::AssertionFailure()
+           << "expected 101, got: " << (response.status ? response.head : "no response");
   if (response.header("Sec-WebSocket-Accept") != ExpectedAccept(request))
     return ::testing::AssertionFailure() << "wrong accept in " << response.head;
   return ::testing::AssertionSuccess();
@@ -92,8 +92,7 @@ TEST_F(MultiWorkerGroupTest, TwoHundredKeysOfThreePeersConnectedInRandomOrderFor
   std::vector<int> first(kKeys, -1);
   for (const auto& [k, p] : order) {
     Peer& peer = peers[k][p];
-    ASSERT_TRUE(Upgraded(peer.ws().read_http_response(),
-                         WsClient::upgrade_request("/" + keys[k])))
+    ASSERT_TRUE(Upgraded(peer.ws().read_http_response(), WsClient::upgrade_request("/" + keys[k])))
         << "key " << k << " peer " << p;
     const Received answer = peer.receive();
     ASSERT_TRUE(answer.is_message() && answer.message.type_case() == pb::Message::kIsFirst)
@@ -284,8 +283,7 @@ TEST_F(MultiWorkerGroupTest, FramesSentWithTheUpgradeRequestAreProcessedAfterThe
     ASSERT_TRUE(Upgraded(joiner.ws().read_http_response(), request));
     EXPECT_TRUE(IsIsFirst(joiner.receive(), false));
     const Received pong = joiner.receive();
-    EXPECT_TRUE(pong.kind == Received::Kind::kPong && pong.raw == "early-ping")
-        << pong.describe();
+    EXPECT_TRUE(pong.kind == Received::Kind::kPong && pong.raw == "early-ping") << pong.describe();
     uint32_t id = 0;
     ASSERT_NO_FATAL_FAILURE(ExpectContentAtMember(member, up, id));
     ASSERT_TRUE(member.send_content(id, "late-down"));
@@ -297,8 +295,7 @@ TEST_F(MultiWorkerGroupTest, FramesSentWithTheUpgradeRequestAreProcessedAfterThe
     const auto sent = HandoffLines(log, "handed off a connection to worker", sizes[i]);
     if (sent.empty()) continue;
     ++handed_off;
-    EXPECT_NE(sent[0].text.find("to worker " + std::to_string(owners[i]) + " "),
-              std::string::npos)
+    EXPECT_NE(sent[0].text.find("to worker " + std::to_string(owners[i]) + " "), std::string::npos)
         << sent[0].text;
     const auto adopted = HandoffLines(log, "adopted a connection from another worker", sizes[i]);
     ASSERT_EQ(adopted.size(), 1u) << "connection " << i;
@@ -312,10 +309,14 @@ enum class Outcome { kUpgraded, kRefused, kClosed, kHung };
 
 const char* Describe(Outcome outcome) {
   switch (outcome) {
-    case Outcome::kUpgraded: return "upgraded";
-    case Outcome::kRefused: return "503";
-    case Outcome::kClosed: return "closed";
-    case Outcome::kHung: return "no answer";
+    case Outcome::kUpgraded:
+      return "upgraded";
+    case Outcome::kRefused:
+      return "503";
+    case Outcome::kClosed:
+      return "closed";
+    case Outcome::kHung:
+      return "no answer";
   }
   return "?";
 }

@@ -139,9 +139,8 @@ TEST_F(RelayTest, UnknownContentFieldsArePreservedBothWays) {
   uint32_t id = 0;
   ASSERT_NO_FATAL_FAILURE(MakePair(member, joiner, id));
 
-  const std::string up = wire::content_message(wire::bytes_field(2, "x") +
-                                               wire::varint_field(9, 42) +
-                                               wire::bytes_field(10, "keep-me"));
+  const std::string up = wire::content_message(
+      wire::bytes_field(2, "x") + wire::varint_field(9, 42) + wire::bytes_field(10, "keep-me"));
   ASSERT_TRUE(joiner.send_raw_message(up));
   const Received at_member = member.receive();
   ASSERT_TRUE(at_member.is_content()) << at_member.describe();

@@ -198,15 +198,15 @@ TEST_F(TlsTest, BrokenHandshakesDoNotDisturbOtherPeers) {
   ASSERT_GT(hello.size(), 100u);
   std::vector<WsClient> bad(5);
   for (auto& c : bad) ASSERT_TRUE(c.connect(tls_port_)) << c.last_error();
-  ASSERT_TRUE(bad[0].send_raw(std::string(2000, '\x16')));        // garbage records
+  ASSERT_TRUE(bad[0].send_raw(std::string(2000, '\x16')));          // garbage records
   ASSERT_TRUE(bad[1].send_raw(hello.substr(0, hello.size() / 2)));  // truncated, kept open
-  ASSERT_TRUE(bad[2].send_raw(hello));                                // then silence
+  ASSERT_TRUE(bad[2].send_raw(hello));                              // then silence
   std::string corrupt = hello;
   corrupt[corrupt.size() / 2] ^= 0x5a;
   corrupt[9] ^= 0x7f;
-  ASSERT_TRUE(bad[3].send_raw(corrupt));                              // damaged ClientHello
+  ASSERT_TRUE(bad[3].send_raw(corrupt));  // damaged ClientHello
   ASSERT_TRUE(bad[4].send_raw(hello));
-  bad[4].close();                                                     // gone mid-handshake
+  bad[4].close();  // gone mid-handshake
   EXPECT_TRUE(bad[0].wait_eof()) << "garbage was not refused";
 
   ExpectRelay(member, joiner, id, "after-garbage");
@@ -261,9 +261,8 @@ TEST_F(TlsTest, HupWithBrokenCertificateKeepsTheOldOne) {
   // Garbage in the certificate file is refused the same way.
   ASSERT_TRUE(certs_.run("echo garbage > server.crt", error)) << error;
   ASSERT_TRUE(server().send_signal(SIGHUP));
-  ASSERT_TRUE(Eventually([&] {
-    return Count(server().log_text(), "TLS certificate not reloaded") >= 2;
-  }));
+  ASSERT_TRUE(
+      Eventually([&] { return Count(server().log_text(), "TLS certificate not reloaded") >= 2; }));
   EXPECT_EQ(NewConnectionOrganization(), "first");
 
   // Fixed files are picked up by the next HUP.
@@ -303,8 +302,11 @@ TEST_F(TlsTest, KeyOfAnotherCertificateFailsStartUpClearly) {
 TEST_F(TlsTest, SigverCommandLineServesWssOnItsOneListener) {
   // The seed's example: sigver --key ./private.key --cert ./primary.crt --ca ./intermediate.crt
   ServerConfig config;
-  config.args = {"--key", certs_.server_key(), "--cert", certs_.server_cert(),
-                 "--ca",  certs_.intermediate(), "-h", "127.0.0.1", "-p", "{port}"};
+  config.args = {"--key",  certs_.server_key(),
+                 "--cert", certs_.server_cert(),
+                 "--ca",   certs_.intermediate(),
+                 "-h",     "127.0.0.1",
+                 "-p",     "{port}"};
   ServerProcess sigver(SigverBinary(), config);
   ASSERT_TRUE(sigver.ready()) << sigver.diagnostics();
   TlsProxy proxy(sigver.port(), certs_.ca());

@@ -74,8 +74,8 @@ TEST_F(WebSocketTest, FragmentedMessageWithInterleavedPingIsReassembled) {
   const size_t third = message.size() / 3;
   ASSERT_TRUE(joiner.ws().send_frame(opcode::kBinary, message.substr(0, third), {.fin = false}));
   ASSERT_TRUE(joiner.ws().send_ping("mid"));
-  ASSERT_TRUE(joiner.ws().send_frame(opcode::kContinuation, message.substr(third, third),
-                                     {.fin = false}));
+  ASSERT_TRUE(
+      joiner.ws().send_frame(opcode::kContinuation, message.substr(third, third), {.fin = false}));
   ASSERT_TRUE(joiner.ws().send_frame(opcode::kContinuation, message.substr(2 * third)));
   const Received pong = joiner.receive();
   EXPECT_EQ(pong.kind, Received::Kind::kPong) << pong.describe();
@@ -108,9 +108,9 @@ TEST_F(WebSocketTest, OversizedFragmentedMessageIsClosedWith1009) {
 }
 
 TEST_F(WebSocketTest, UnmaskedFrameIsClosedWith1002) {
-  ExpectViolation(encode_frame(opcode::kBinary, heartbeat_message().SerializeAsString(),
-                               {.masked = false}),
-                  1002);
+  ExpectViolation(
+      encode_frame(opcode::kBinary, heartbeat_message().SerializeAsString(), {.masked = false}),
+      1002);
 }
 
 TEST_F(WebSocketTest, ReservedOpcodeIsClosedWith1002) {
@@ -122,9 +122,8 @@ TEST_F(WebSocketTest, ReservedControlOpcodeIsClosedWith1002) {
 }
 
 TEST_F(WebSocketTest, RsvBitsAreClosedWith1002) {
-  ExpectViolation(encode_frame(opcode::kBinary, heartbeat_message().SerializeAsString(),
-                               {.rsv = 4}),
-                  1002);
+  ExpectViolation(
+      encode_frame(opcode::kBinary, heartbeat_message().SerializeAsString(), {.rsv = 4}), 1002);
 }
 
 TEST_F(WebSocketTest, FragmentedPingIsClosedWith1002) {
@@ -140,9 +139,9 @@ TEST_F(WebSocketTest, ContinuationWithoutStartIsClosedWith1002) {
 }
 
 TEST_F(WebSocketTest, NewMessageInsideFragmentedOneIsClosedWith1002) {
-  ExpectViolation(encode_frame(opcode::kBinary, "ab", {.fin = false}) +
-                      encode_frame(opcode::kBinary, "cd"),
-                  1002);
+  ExpectViolation(
+      encode_frame(opcode::kBinary, "ab", {.fin = false}) + encode_frame(opcode::kBinary, "cd"),
+      1002);
 }
 
 TEST_F(WebSocketTest, InvalidCloseCodeIsClosedWith1002) {

@@ -228,8 +228,7 @@ TEST(CodecDecode, ContentEndsWithoutDataOrWithAFlag) {
       {bytes({0x12, 0x01, 'x', 0x20, 0x01, 0x20, 0x00}), false},  // the last isEnd wins
       {bytes({0x12, 0x01, 'x', 0x20, 0x02}), true},               // any nonzero is true
       // a 10-byte varint whose value wraps to zero modulo 2^64 is false
-      {bytes({0x12, 0x01, 'x', 0x20, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
-              0x02}),
+      {bytes({0x12, 0x01, 'x', 0x20, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02}),
        false},
       {bytes({0x10, 0x01}), true},  // field 2 as a varint is not data
   };
@@ -395,13 +394,13 @@ TEST(CodecEdges, RecursionLimitIsLibprotobufs) {
 // ---- encoding ----
 
 TEST(CodecEncode, ContentKeepsEverythingButTheId) {
-  const std::string content = bytes({0x08, 0x07,                     // id 7
-                                     0x12, 0x03, 'a', 'b', 'c',      // data
-                                     0x0A, 0x01, 'z',                // field 1 as LEN: unknown
-                                     0x20, 0x01,                     // isEnd
-                                     0x38, 0x05,                     // unknown field 7
-                                     0x08, 0x09,                     // a second id
-                                     0x5B, 0x08, 0x01, 0x5C});       // group 11
+  const std::string content = bytes({0x08, 0x07,                  // id 7
+                                     0x12, 0x03, 'a',  'b', 'c',  // data
+                                     0x0A, 0x01, 'z',             // field 1 as LEN: unknown
+                                     0x20, 0x01,                  // isEnd
+                                     0x38, 0x05,                  // unknown field 7
+                                     0x08, 0x09,                  // a second id
+                                     0x5B, 0x08, 0x01, 0x5C});    // group 11
   const std::string without_ids = content.substr(2, 12) + content.substr(16);
   const std::string forwarded = encode_content(content, 300);
   EXPECT_EQ(forwarded, bytes({0x0A, static_cast<int>(without_ids.size() + 3), 0x08, 0xAC, 0x02}) +
@@ -457,13 +456,13 @@ TEST(CodecEncode, EndNoticeIsContentWithIdAndIsError) {
 
 TEST(CodecEncode, BoolMessagesMatchTheGeneratedSerializer) {
   char out[3];
-  EXPECT_EQ(std::string(out, write_bool_message(out, field::kIsFirst, false)),
-            bytes({0x10, 0x00}));
+  EXPECT_EQ(std::string(out, write_bool_message(out, field::kIsFirst, false)), bytes({0x10, 0x00}));
   using Setter = void (spb::Message::*)(bool);
-  const std::pair<uint32_t, Setter> fields[] = {{field::kIsFirst, &spb::Message::set_isfirst},
-                                                {field::kStable, &spb::Message::set_stable},
-                                                {field::kHeartbeat, &spb::Message::set_heartbeat},
-                                                {field::kTryAnother, &spb::Message::set_tryanother}};
+  const std::pair<uint32_t, Setter> fields[] = {
+      {field::kIsFirst, &spb::Message::set_isfirst},
+      {field::kStable, &spb::Message::set_stable},
+      {field::kHeartbeat, &spb::Message::set_heartbeat},
+      {field::kTryAnother, &spb::Message::set_tryanother}};
   for (const auto& [number, set] : fields) {
     for (bool value : {false, true}) {
       spb::Message expected;
@@ -629,7 +628,8 @@ class InputGenerator {
 
   void put_length(std::string& s, size_t length) {
     if (chance(4)) {  // padded to 5 bytes; sometimes a 5th byte >= 8
-      for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>(0x80 | ((length >> (7 * i)) & 0x7f)));
+      for (int i = 0; i < 4; ++i)
+        s.push_back(static_cast<char>(0x80 | ((length >> (7 * i)) & 0x7f)));
       s.push_back(static_cast<char>(chance(30) ? 8 + below(120) : 0));
       return;
     }

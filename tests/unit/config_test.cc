@@ -223,8 +223,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"protocol", "handshake_timeout", "0"},
         BadValue{"protocol", "handshake_timeout", "soon"},
         BadValue{"protocol", "max_outbound", "1023"}, BadValue{"protocol", "max_outbound", "x"},
-        BadValue{"protocol", "max_outbound", "2g"},
-        BadValue{"protocol", "max_header_size", "1023"},
+        BadValue{"protocol", "max_outbound", "2g"}, BadValue{"protocol", "max_header_size", "1023"},
         BadValue{"protocol", "max_header_size", "65k"},
         BadValue{"protocol", "close_timeout", "0.0"}, BadValue{"protocol", "close_timeout", "nan"},
         BadValue{"log", "log_level", "verbose"}, BadValue{"log", "error_log", ""}));

@@ -1,12 +1,12 @@
 // FrameReader (client frames, any chunking) and the server frame writers.
+#include "ws/frame.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <random>
 #include <string>
 #include <vector>
-
-#include "ws/frame.h"
 
 namespace sigver::ws {
 namespace {
@@ -65,8 +65,12 @@ class Recorder : public FrameHandler {
     const char* kind = opcode == Opcode::kText ? "text:" : "binary:";
     return record(kind + std::string(data, size));
   }
-  bool on_ping(char* data, size_t size) override { return record("ping:" + std::string(data, size)); }
-  bool on_pong(char* data, size_t size) override { return record("pong:" + std::string(data, size)); }
+  bool on_ping(char* data, size_t size) override {
+    return record("ping:" + std::string(data, size));
+  }
+  bool on_pong(char* data, size_t size) override {
+    return record("pong:" + std::string(data, size));
+  }
   bool on_close(uint16_t code, std::string_view reason) override {
     return record("close:" + std::to_string(code) + ":" + std::string(reason));
   }
@@ -204,11 +208,11 @@ TEST(FrameReader, LengthEncodingsInAnyChunking) {
 }
 
 TEST(FrameReader, FragmentedMessageWithInterleavedControlFrames) {
-  const std::string stream =
-      frame(Opcode::kText, "Hel", false) + frame(Opcode::kPing, "1") +
-      frame(Opcode::kContinuation, "lo", false) + frame(Opcode::kPong, "2") +
-      frame(Opcode::kContinuation, "", false) + frame(Opcode::kContinuation, " world", true) +
-      frame(Opcode::kBinary, "after");
+  const std::string stream = frame(Opcode::kText, "Hel", false) + frame(Opcode::kPing, "1") +
+                             frame(Opcode::kContinuation, "lo", false) + frame(Opcode::kPong, "2") +
+                             frame(Opcode::kContinuation, "", false) +
+                             frame(Opcode::kContinuation, " world", true) +
+                             frame(Opcode::kBinary, "after");
   expect_same_events_in_any_chunking(stream,
                                      {"ping:1", "pong:2", "text:Hello world", "binary:after"});
 }
@@ -270,23 +274,21 @@ TEST(FrameReader, ProtocolErrors) {
   }
   // Reserved opcodes.
   for (uint8_t op : {3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF}) {
-    expect_same_events_in_any_chunking(client_frame(static_cast<uint8_t>(kFin | op), "a"),
-                                       {error});
+    expect_same_events_in_any_chunking(client_frame(static_cast<uint8_t>(kFin | op), "a"), {error});
   }
   // Fragmented control frames and control payloads over 125 bytes.
   for (Opcode op : {Opcode::kPing, Opcode::kPong, Opcode::kClose}) {
     expect_same_events_in_any_chunking(frame(op, "", false), {error});
     EXPECT_EQ(feed_whole(frame(op, std::string(126, 'a'))), std::vector<std::string>{error});
-    EXPECT_EQ(feed_whole(client_frame(kFin | static_cast<uint8_t>(op), "x", true,
-                                      LengthForm::k16)),
+    EXPECT_EQ(feed_whole(client_frame(kFin | static_cast<uint8_t>(op), "x", true, LengthForm::k16)),
               std::vector<std::string>{error});
   }
   EXPECT_EQ(feed_whole(frame(Opcode::kPing, std::string(125, 'a'))),
             std::vector<std::string>{"ping:" + std::string(125, 'a')});
   // Continuation without a message; new data frame inside a fragmented message.
   expect_same_events_in_any_chunking(frame(Opcode::kContinuation, "x"), {error});
-  expect_same_events_in_any_chunking(
-      frame(Opcode::kText, "a", false) + frame(Opcode::kText, "b"), {error});
+  expect_same_events_in_any_chunking(frame(Opcode::kText, "a", false) + frame(Opcode::kText, "b"),
+                                     {error});
   expect_same_events_in_any_chunking(
       frame(Opcode::kBinary, "a", false) + frame(Opcode::kPing, "") + frame(Opcode::kBinary, "b"),
       {"ping:", error});
@@ -299,8 +301,8 @@ TEST(FrameReader, ProtocolErrors) {
 
 TEST(FrameReader, ErrorsFollowingValidFramesAreReportedAfterThem) {
   expect_same_events_in_any_chunking(
-      frame(Opcode::kBinary, "ok") + client_frame(kFin | 0x2, "bad", false), {"binary:ok",
-                                                                             "error:1002"});
+      frame(Opcode::kBinary, "ok") + client_frame(kFin | 0x2, "bad", false),
+      {"binary:ok", "error:1002"});
 }
 
 TEST(FrameReader, SixtyFourBitLengthWithTopBitIsRejectedFromTheHeaderAlone) {
@@ -391,10 +393,10 @@ TEST(FrameReader, StopsRightAfterACallbackReturnsFalse) {
 
 TEST(FrameReader, RandomInputNeverCrashes) {
   std::mt19937 rng(12345);
-  const std::string valid =
-      frame(Opcode::kText, "Hel", false) + frame(Opcode::kPing, "1") +
-      frame(Opcode::kContinuation, "lo") + frame(Opcode::kBinary, std::string(300, 'b')) +
-      frame(Opcode::kClose, close_payload(1000, "bye"));
+  const std::string valid = frame(Opcode::kText, "Hel", false) + frame(Opcode::kPing, "1") +
+                            frame(Opcode::kContinuation, "lo") +
+                            frame(Opcode::kBinary, std::string(300, 'b')) +
+                            frame(Opcode::kClose, close_payload(1000, "bye"));
   for (int round = 0; round < 3000; ++round) {
     std::string input;
     if (round % 3 == 0) {
@@ -477,13 +479,18 @@ TEST(FrameWriter, AppendsToExistingOutput) {
   Buffer out;
   append_frame(out, Opcode::kText, "ab", 2);
   append_frame(out, Opcode::kPong, "", 0);
-  EXPECT_EQ(out.view(), std::string_view("\x81\x02" "ab" "\x8a\x00", 6));
+  EXPECT_EQ(out.view(), std::string_view("\x81\x02"
+                                         "ab"
+                                         "\x8a\x00",
+                                         6));
 }
 
 TEST(FrameWriter, CloseFrame) {
   Buffer out;
   append_close_frame(out, close_code::kNormal, "bye");
-  EXPECT_EQ(out.view(), std::string_view("\x88\x05\x03\xe8" "bye", 7));
+  EXPECT_EQ(out.view(), std::string_view("\x88\x05\x03\xe8"
+                                         "bye",
+                                         7));
 
   Buffer empty;
   append_close_frame(empty, close_code::kNoStatus, "ignored");
@@ -499,17 +506,21 @@ TEST(FrameWriter, CloseReasonIsCutToFitAtAUtf8Boundary) {
     std::string reason;
     size_t expected_reason_size;
   };
-  const std::string e_acute = "\xc3\xa9";          // 2 bytes
-  const std::string euro = "\xe2\x82\xac";         // 3 bytes
-  const std::string emoji = "\xf0\x9f\x98\x80";    // 4 bytes
+  const std::string e_acute = "\xc3\xa9";        // 2 bytes
+  const std::string euro = "\xe2\x82\xac";       // 3 bytes
+  const std::string emoji = "\xf0\x9f\x98\x80";  // 4 bytes
   std::string twos, threes, fours, exact;
-  for (int i = 0; i < 62; ++i) twos += e_acute;    // 124 bytes; byte 123 is a continuation
-  for (int i = 0; i < 42; ++i) threes += euro;     // 126 bytes; 41 fit (123)
-  for (int i = 0; i < 31; ++i) fours += emoji;     // 124 bytes; 30 fit (120)
-  exact = std::string(122, 'a') + e_acute;         // 124 bytes; the e-acute is split
+  for (int i = 0; i < 62; ++i) twos += e_acute;  // 124 bytes; byte 123 is a continuation
+  for (int i = 0; i < 42; ++i) threes += euro;   // 126 bytes; 41 fit (123)
+  for (int i = 0; i < 31; ++i) fours += emoji;   // 124 bytes; 30 fit (120)
+  exact = std::string(122, 'a') + e_acute;       // 124 bytes; the e-acute is split
   const std::vector<Case> cases = {
-      {std::string(123, 'a'), 123}, {std::string(200, 'a'), 123}, {twos, 122},
-      {threes, 123},                {fours, 120},                 {exact, 122},
+      {std::string(123, 'a'), 123},
+      {std::string(200, 'a'), 123},
+      {twos, 122},
+      {threes, 123},
+      {fours, 120},
+      {exact, 122},
   };
   for (const Case& c : cases) {
     Buffer out;
@@ -533,14 +544,14 @@ TEST(Utf8, Valid) {
       "plain ascii, long enough to take the word-at-a-time path more than once",
       std::string("nul\0inside", 10),
       "\x7f",
-      "\xc2\x80",                // U+0080, smallest 2-byte
-      "\xdf\xbf",                // U+07FF
-      "\xe0\xa0\x80",            // U+0800, smallest 3-byte
-      "\xed\x9f\xbf",            // U+D7FF, just below the surrogates
-      "\xee\x80\x80",            // U+E000, just above
-      "\xef\xbf\xbf",            // U+FFFF
-      "\xf0\x90\x80\x80",        // U+10000, smallest 4-byte
-      "\xf4\x8f\xbf\xbf",        // U+10FFFF, the largest
+      "\xc2\x80",                                      // U+0080, smallest 2-byte
+      "\xdf\xbf",                                      // U+07FF
+      "\xe0\xa0\x80",                                  // U+0800, smallest 3-byte
+      "\xed\x9f\xbf",                                  // U+D7FF, just below the surrogates
+      "\xee\x80\x80",                                  // U+E000, just above
+      "\xef\xbf\xbf",                                  // U+FFFF
+      "\xf0\x90\x80\x80",                              // U+10000, smallest 4-byte
+      "\xf4\x8f\xbf\xbf",                              // U+10FFFF, the largest
       "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5",  // "kosme" in Greek
       "abcdefg\xc3\xa9hijklmnopq\xf0\x9f\x98\x80rstuvwxyz",
   };
@@ -551,31 +562,31 @@ TEST(Utf8, Valid) {
 
 TEST(Utf8, Invalid) {
   const std::vector<std::string> invalid = {
-      "\x80",                    // lone continuation
+      "\x80",  // lone continuation
       "\xbf",
-      "\xc0\x80",                // overlong NUL
-      "\xc1\xbf",                // overlong
-      "\xe0\x80\x80",            // overlong 3-byte
-      "\xe0\x9f\xbf",            // overlong U+07FF
-      "\xf0\x80\x80\x80",        // overlong 4-byte
-      "\xf0\x8f\xbf\xbf",        // overlong U+FFFF
-      "\xed\xa0\x80",            // U+D800 surrogate
-      "\xed\xbf\xbf",            // U+DFFF surrogate
-      "\xf4\x90\x80\x80",        // U+110000
+      "\xc0\x80",          // overlong NUL
+      "\xc1\xbf",          // overlong
+      "\xe0\x80\x80",      // overlong 3-byte
+      "\xe0\x9f\xbf",      // overlong U+07FF
+      "\xf0\x80\x80\x80",  // overlong 4-byte
+      "\xf0\x8f\xbf\xbf",  // overlong U+FFFF
+      "\xed\xa0\x80",      // U+D800 surrogate
+      "\xed\xbf\xbf",      // U+DFFF surrogate
+      "\xf4\x90\x80\x80",  // U+110000
       "\xf5\x80\x80\x80",
-      "\xf8\x88\x80\x80\x80",    // 5-byte form
+      "\xf8\x88\x80\x80\x80",  // 5-byte form
       "\xfe",
       "\xff",
-      "\xc3",                    // truncated 2-byte
-      "\xe2\x82",                // truncated 3-byte
-      "\xf0\x9f\x98",            // truncated 4-byte
-      "\xc3\x28",                // bad continuation
+      "\xc3",          // truncated 2-byte
+      "\xe2\x82",      // truncated 3-byte
+      "\xf0\x9f\x98",  // truncated 4-byte
+      "\xc3\x28",      // bad continuation
       "\xe2\x28\xa1",
       "\xe2\x82\x28",
       "\xf0\x9f\x28\x80",
       "\xf0\x9f\x98\x28",
-      "abcdefghijklmnop\xc3",    // truncated after the fast path
-      "abcdefgh\x80ijklmnop",    // stray continuation inside ASCII words
+      "abcdefghijklmnop\xc3",  // truncated after the fast path
+      "abcdefgh\x80ijklmnop",  // stray continuation inside ASCII words
   };
   for (const std::string& s : invalid) {
     EXPECT_FALSE(is_valid_utf8(s.data(), s.size())) << testing::PrintToString(s);
@@ -590,11 +601,20 @@ TEST(Utf8, AgreesWithAReferenceDecoderOnAllShortSequences) {
       const unsigned char c = p[i];
       size_t len;
       uint32_t cp;
-      if (c < 0x80) { len = 1; cp = c; }
-      else if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
-      else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
-      else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }
-      else return false;
+      if (c < 0x80) {
+        len = 1;
+        cp = c;
+      } else if ((c & 0xE0) == 0xC0) {
+        len = 2;
+        cp = c & 0x1F;
+      } else if ((c & 0xF0) == 0xE0) {
+        len = 3;
+        cp = c & 0x0F;
+      } else if ((c & 0xF8) == 0xF0) {
+        len = 4;
+        cp = c & 0x07;
+      } else
+        return false;
       if (i + len > n) return false;
       for (size_t k = 1; k < len; ++k) {
         if ((p[i + k] & 0xC0) != 0x80) return false;

@@ -1,7 +1,7 @@
 // The master's worker bookkeeping and its crash-loop back-off, with a fake clock.
-#include "master/process_table.h"
-
 #include <gtest/gtest.h>
+
+#include "master/process_table.h"
 
 namespace sigver {
 namespace {
@@ -40,9 +40,14 @@ TEST_F(ProcessTableTest, FirstDeathRestartsAtOnce) {
 TEST_F(ProcessTableTest, QuickDeathsDoubleTheDelayUpToTheCap) {
   std::vector<Clock::duration> waits;
   for (int i = 0; i < 8; ++i) waits.push_back(crash_after(milliseconds(100)));
-  std::vector<Clock::duration> expected = {
-      Clock::duration::zero(), milliseconds(250), milliseconds(500), seconds(1),
-      seconds(2),              seconds(4),        seconds(5),        seconds(5)};
+  std::vector<Clock::duration> expected = {Clock::duration::zero(),
+                                           milliseconds(250),
+                                           milliseconds(500),
+                                           seconds(1),
+                                           seconds(2),
+                                           seconds(4),
+                                           seconds(5),
+                                           seconds(5)};
   EXPECT_EQ(waits, expected);
 }
 

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -24,8 +25,6 @@
 #include <sstream>
 #include <thread>
 
-#include <gtest/gtest.h>
-
 #include "master/pidfile.h"
 
 namespace sigver {
@@ -36,7 +35,7 @@ using namespace std::chrono_literals;
 // What the test worker reads: set before forking the master, inherited by every process.
 struct WorkerScript {
   std::string events_path;
-  int fatal_index = -1;     // this worker returns the fatal code at once (-2: all of them)
+  int fatal_index = -1;  // this worker returns the fatal code at once (-2: all of them)
 };
 WorkerScript g_script;
 
@@ -80,8 +79,8 @@ int test_worker_main(WorkerSetup& setup) {
     std::string hello = "hello-from-" + std::to_string(setup.index);
     ::send(setup.outboxes[static_cast<size_t>(i)], hello.data(), hello.size(), MSG_NOSIGNAL);
   }
-  pollfd fds[3] = {{signal_fd, POLLIN, 0}, {setup.listeners[0], POLLIN, 0},
-                   {setup.inbox, POLLIN, 0}};
+  pollfd fds[3] = {
+      {signal_fd, POLLIN, 0}, {setup.listeners[0], POLLIN, 0}, {setup.inbox, POLLIN, 0}};
   for (;;) {
     if (::poll(fds, 3, -1) < 0) continue;
     if (fds[1].revents & POLLIN) {
@@ -224,8 +223,8 @@ class MasterTest : public ::testing::Test {
 
   void write_config(int workers, const std::string& extra = "") {
     std::ofstream out(conf_path, std::ios::trunc);
-    out << "[server]\nlisten = 127.0.0.1:" << port << "\nworker_processes = " << workers
-        << "\n" << extra << "[log]\nerror_log = " << log_path << "\n";
+    out << "[server]\nlisten = 127.0.0.1:" << port << "\nworker_processes = " << workers << "\n"
+        << extra << "[log]\nerror_log = " << log_path << "\n";
   }
 
   void start_master() {
@@ -265,8 +264,7 @@ class MasterTest : public ::testing::Test {
   // after the limit: then it is killed).
   int wait_master_exit(std::chrono::milliseconds limit = 15s) {
     int status = 0;
-    bool exited = wait_until([&] { return ::waitpid(master, &status, WNOHANG) == master; },
-                             limit);
+    bool exited = wait_until([&] { return ::waitpid(master, &status, WNOHANG) == master; }, limit);
     if (!exited) return -1;
     master = 0;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -305,8 +303,8 @@ TEST_F(MasterTest, StartsWorkersThatAcceptAndShareHandoffQueues) {
     EXPECT_EQ(field(line, "blocked"), "yes") << line;
   }
   EXPECT_EQ(indexes, (std::set<std::string>{"0", "1", "2"}));
-  EXPECT_TRUE(wait_for_log("master started, 3 workers, listening on 127.0.0.1:" +
-                           std::to_string(port)));
+  EXPECT_TRUE(
+      wait_for_log("master started, 3 workers, listening on 127.0.0.1:" + std::to_string(port)));
   // Every worker heard from the two others through its own inbox.
   ASSERT_TRUE(wait_for_events("inbox ", 6));
   for (int i = 0; i < 3; ++i) {
@@ -355,9 +353,8 @@ TEST_F(MasterTest, KilledWorkerIsRespawnedAndOthersAreUntouched) {
   EXPECT_TRUE(wait_for_log("worker 0 (pid " + std::to_string(victim) +
                            ") was killed by SIGKILL unexpectedly"));
   // The replacement works: it gets its own queue and still listens.
-  EXPECT_TRUE(wait_until([&] {
-    return lines_starting(events, "inbox hello-from-0 1").size() == 2;
-  }));
+  EXPECT_TRUE(
+      wait_until([&] { return lines_starting(events, "inbox hello-from-0 1").size() == 2; }));
   ::kill(master, SIGQUIT);
   EXPECT_EQ(wait_master_exit(), 0);
 }
@@ -460,8 +457,8 @@ TEST_F(MasterTest, StalePidFileIsReplaced) {
   ASSERT_TRUE(wait_for_starts(2));
   pid_t written = 0;
   std::string error;
-  ASSERT_TRUE(wait_until([&] { return read_pid_file(config.pid, written, error) &&
-                                      written == master; }));
+  ASSERT_TRUE(
+      wait_until([&] { return read_pid_file(config.pid, written, error) && written == master; }));
   ::kill(master, SIGQUIT);
   EXPECT_EQ(wait_master_exit(), 0);
 }
@@ -600,8 +597,8 @@ TEST_F(MasterTest, DaemonStartFailureIsReportedToTheStartingProcess) {
 TEST(SignalCommandTest, ReportsMissingPidSettingFileAndBadContent) {
   Config config;
   EXPECT_EQ(signal_running_master(config, "reload"), 1);  // no pid configured
-  std::string dir = std::filesystem::temp_directory_path() /
-                    ("sigver_signal_test_" + std::to_string(::getpid()));
+  std::string dir =
+      std::filesystem::temp_directory_path() / ("sigver_signal_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   config.pid = dir + "/missing.pid";
   EXPECT_EQ(signal_running_master(config, "reload"), 1);

@@ -22,9 +22,8 @@ TEST(TlsConfig, Defaults) {
 }
 
 TEST(TlsConfig, ShippedFileStatesTheDefaults) {
-  const auto path =
-      std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "conf" /
-      "sigver.conf";
+  const auto path = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() /
+                    "conf" / "sigver.conf";
   Config c;
   c.tls_protocols = c.tls_ciphers = c.tls_ciphersuites = "changed";
   std::string error;
@@ -38,11 +37,12 @@ TEST(TlsConfig, ShippedFileStatesTheDefaults) {
 TEST(TlsConfig, SettingsAreParsed) {
   Config c;
   std::string error;
-  ASSERT_TRUE(load_config_string("[server]\nlisten_tls = 127.0.0.1:8443\n"
-                                 "[tls]\ncertificate = c.pem\ncertificate_key = k.pem\n"
-                                 "ca = i.pem\nprotocols = TLSv1.3\nciphers = HIGH:!aNULL\n"
-                                 "ciphersuites = TLS_AES_128_GCM_SHA256\n",
-                                 "t.conf", c, error))
+  ASSERT_TRUE(
+      load_config_string("[server]\nlisten_tls = 127.0.0.1:8443\n"
+                         "[tls]\ncertificate = c.pem\ncertificate_key = k.pem\n"
+                         "ca = i.pem\nprotocols = TLSv1.3\nciphers = HIGH:!aNULL\n"
+                         "ciphersuites = TLS_AES_128_GCM_SHA256\n",
+                         "t.conf", c, error))
       << error;
   EXPECT_EQ(c.tls_protocols, "TLSv1.3");
   EXPECT_EQ(c.tls_ciphers, "HIGH:!aNULL");
@@ -59,8 +59,9 @@ TEST(TlsConfig, BadValuesNameFileLineAndSetting) {
       {"[tls]\nprotocols = TLSv1.1\n", "t.conf:2: invalid value \"TLSv1.1\" for \"protocols\""},
       {"[tls]\n\nprotocols = TLSv1.2 TLSv1.2\n", "t.conf:3: invalid value"},
       {"[tls]\nprotocols =\n", "t.conf:2: invalid value \"\" for \"protocols\""},
-      {"[tls]\nciphers =\n", "t.conf:2: invalid value \"\" for \"ciphers\" in [tls]: expected an "
-                             "OpenSSL cipher list"},
+      {"[tls]\nciphers =\n",
+       "t.conf:2: invalid value \"\" for \"ciphers\" in [tls]: expected an "
+       "OpenSSL cipher list"},
       {"[tls]\nciphersuites =\n", "t.conf:2: invalid value \"\" for \"ciphersuites\""},
   };
   for (const Case& k : cases) {
@@ -79,8 +80,8 @@ TEST(TlsConfig, ProtocolList) {
   EXPECT_TRUE(!p.tls1_2 && p.tls1_3);
   ASSERT_TRUE(parse_tls_protocols("TLSv1.2", p));
   EXPECT_TRUE(p.tls1_2 && !p.tls1_3);
-  for (const char* bad : {"", " ", "TLSv1", "TLSv1.1 TLSv1.2", "tlsv1.2", "TLSv1.3,TLSv1.2",
-                          "TLSv1.3 TLSv1.3"}) {
+  for (const char* bad :
+       {"", " ", "TLSv1", "TLSv1.1 TLSv1.2", "tlsv1.2", "TLSv1.3,TLSv1.2", "TLSv1.3 TLSv1.3"}) {
     EXPECT_FALSE(parse_tls_protocols(bad, p)) << bad;
   }
 }

@@ -184,9 +184,10 @@ TEST_F(TlsContextTest, DamagedFilesAreRefused) {
 
 TEST_F(TlsContextTest, EncryptedKeyIsRefusedWithoutPrompting) {
   std::string error;
-  ASSERT_TRUE(certs_.run("openssl pkey -in server.key -aes256 -passout pass:secret "
-                         "-out encrypted.key",
-                         error))
+  ASSERT_TRUE(
+      certs_.run("openssl pkey -in server.key -aes256 -passout pass:secret "
+                 "-out encrypted.key",
+                 error))
       << error;
   config_.tls_certificate_key = certs_.path("encrypted.key");
   EXPECT_FALSE(Load(error));

@@ -1,13 +1,11 @@
 // The TLS relay in one process: a TlsTerminator on a real event loop, a blocking OpenSSL
 // client in a thread on one end of a socketpair, and the plain end the terminator hands out
 // read and written by the test like the worker's plain path would.
-#include "worker/tls_terminator.h"
-
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -19,6 +17,7 @@
 #include <thread>  // std::jthread
 
 #include "../integration/support/test_certs.h"
+#include "worker/tls_terminator.h"
 
 namespace sigver {
 namespace {
@@ -82,8 +81,7 @@ class Client {
     X509* cert = SSL_get0_peer_certificate(ssl_.get());
     if (!cert) return "";
     char name[256] = {};
-    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_organizationName, name,
-                              sizeof name);
+    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_organizationName, name, sizeof name);
     return name;
   }
   SSL* ssl() { return ssl_.get(); }
@@ -105,8 +103,8 @@ class TlsRelayTest : public ::testing::Test {
     std::string error;
     ASSERT_TRUE(certs_.create(error)) << error;
     ASSERT_TRUE(Material(material_, error)) << error;
-    terminator_ = std::make_unique<TlsTerminator>(
-        loop_, [this](int fd) { plain_.emplace_back(fd); });
+    terminator_ =
+        std::make_unique<TlsTerminator>(loop_, [this](int fd) { plain_.emplace_back(fd); });
     terminator_->set_timeouts(5, 1);
     ASSERT_TRUE(terminator_->start(material_, error)) << error;
     client_ctx_.reset(SSL_CTX_new(TLS_client_method()));
@@ -126,7 +124,7 @@ class TlsRelayTest : public ::testing::Test {
     int pair[2];
     EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
     ::fcntl(pair[0], F_SETFL, O_NONBLOCK);  // as accept4(SOCK_NONBLOCK) gives the worker
-    loop_.update_time();  // the worker's loop is always current when it accepts
+    loop_.update_time();                    // the worker's loop is always current when it accepts
     terminator_->accept(pair[0]);
     return pair[1];
   }

@@ -1,11 +1,11 @@
 // parse_upgrade_request, compute_accept and the handshake responses.
-#include "ws/http_upgrade.h"
-
 #include <gtest/gtest.h>
 
 #include <random>
 #include <string>
 #include <vector>
+
+#include "ws/http_upgrade.h"
 
 namespace sigver::ws {
 namespace {
@@ -36,10 +36,8 @@ std::string request(std::string_view target = "/key",
                     std::vector<std::pair<std::string, std::string>> overrides = {},
                     std::string_view request_line_tail = " HTTP/1.1", std::string method = "GET") {
   std::vector<std::pair<std::string, std::string>> headers = {
-      {"Host", "localhost"},
-      {"Upgrade", "websocket"},
-      {"Connection", "Upgrade"},
-      {"Sec-WebSocket-Key", "x3JJHMbDL1EzLkh9GBhXDw=="},
+      {"Host", "localhost"},           {"Upgrade", "websocket"},
+      {"Connection", "Upgrade"},       {"Sec-WebSocket-Key", "x3JJHMbDL1EzLkh9GBhXDw=="},
       {"Sec-WebSocket-Version", "13"},
   };
   for (auto& [name, value] : overrides) {
@@ -106,9 +104,13 @@ TEST(ParseUpgrade, EveryPrefixNeedsMoreThenTheSameResult) {
 
 TEST(ParseUpgrade, BytesAfterTheHeaderAreLeftAlone) {
   // A client may send its first frames right behind the request.
-  const std::string frames("\x82\x85\x01\x02\x03\x04" "abcde" "\x81\x80\x00\x00\x00\x00", 17);
-  for (const std::string& tail : {frames, std::string("GET / HTTP/1.1\r\n"), std::string("\r\n"),
-                                  std::string(10000, 'x')}) {
+  const std::string frames(
+      "\x82\x85\x01\x02\x03\x04"
+      "abcde"
+      "\x81\x80\x00\x00\x00\x00",
+      17);
+  for (const std::string& tail :
+       {frames, std::string("GET / HTTP/1.1\r\n"), std::string("\r\n"), std::string(10000, 'x')}) {
     const std::string bytes = kChromeRequest + tail;
     const UpgradeRequest r = parse_upgrade_request(bytes, kLimit);
     ASSERT_EQ(r.status, UpgradeStatus::kOk) << r.error;
@@ -234,9 +236,9 @@ TEST(ParseUpgrade, HeadersTooLarge) {
 }
 
 TEST(ParseUpgrade, ErrorsCarryAReason) {
-  for (const std::string& bytes : {request("/k", {}, " HTTP/1.1", "POST"),
-                                   std::string("GET / HTTP/1.1\r\nHost: h\r\n\r\n"),
-                                   std::string("\x01\x02\x03")}) {
+  for (const std::string& bytes :
+       {request("/k", {}, " HTTP/1.1", "POST"), std::string("GET / HTTP/1.1\r\nHost: h\r\n\r\n"),
+        std::string("\x01\x02\x03")}) {
     const UpgradeRequest r = parse_upgrade_request(bytes, kLimit);
     EXPECT_NE(r.status, UpgradeStatus::kOk);
     EXPECT_NE(r.status, UpgradeStatus::kNeedMore);
@@ -257,9 +259,14 @@ TEST(ParseUpgrade, RandomInputNeverCrashes) {
       for (int m = 0; m < mutations; ++m) {
         const size_t at = rng() % bytes.size();
         switch (rng() % 3) {
-          case 0: bytes[at] = static_cast<char>(rng()); break;
-          case 1: bytes.erase(at, 1 + rng() % 8); break;
-          default: bytes.insert(at, std::string(1 + rng() % 8, static_cast<char>(rng())));
+          case 0:
+            bytes[at] = static_cast<char>(rng());
+            break;
+          case 1:
+            bytes.erase(at, 1 + rng() % 8);
+            break;
+          default:
+            bytes.insert(at, std::string(1 + rng() % 8, static_cast<char>(rng())));
         }
         if (bytes.empty()) bytes = "G";
       }

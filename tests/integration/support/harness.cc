@@ -38,12 +38,12 @@ AssertionResult IsIsFirst(const Received& got, bool expected) {
 
 AssertionResult IsContent(const Received& got, uint32_t id, std::string_view data) {
   if (!got.is_content())
-    return AssertionFailure() << "expected content{id:" << id << " data:\"" << data
-                              << "\"}, got " << got.describe();
+    return AssertionFailure() << "expected content{id:" << id << " data:\"" << data << "\"}, got "
+                              << got.describe();
   const pb::Content& content = got.content();
   if (content.id() != id || content.data() != data || content.isend() || content.iserror())
-    return AssertionFailure() << "expected content{id:" << id << " data:\"" << data
-                              << "\"}, got " << got.describe();
+    return AssertionFailure() << "expected content{id:" << id << " data:\"" << data << "\"}, got "
+                              << got.describe();
   // id 0 must be absent on the wire, not an explicit zero.
   if (id == 0 && wire::find(wire::content_fields(got.raw), 1) != nullptr)
     return AssertionFailure() << "id 0 is present on the wire: " << got.describe();
@@ -92,9 +92,8 @@ void SigverTest::TearDown() {
   const std::string everything = log + server_->output_text();
   for (const char* sign : {"killed by SIG", "Sanitizer", "runtime error:"}) {
     const size_t at = everything.find(sign);
-    EXPECT_EQ(at, std::string::npos)
-        << "the server crashed or a sanitizer complained: "
-        << everything.substr(at == std::string::npos ? 0 : at, 300);
+    EXPECT_EQ(at, std::string::npos) << "the server crashed or a sanitizer complained: "
+                                     << everything.substr(at == std::string::npos ? 0 : at, 300);
   }
   if (HasFailure()) std::cerr << server_->diagnostics() << std::endl;
   server_.reset();

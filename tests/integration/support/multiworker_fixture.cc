@@ -85,8 +85,7 @@ void MultiWorkerTest::TearDown() {
     });
     EXPECT_TRUE(expected) << "unexpected death: " << line.text;
   }
-  EXPECT_EQ(server_->output_text().find("Sanitizer"), std::string::npos)
-      << server_->output_text();
+  EXPECT_EQ(server_->output_text().find("Sanitizer"), std::string::npos) << server_->output_text();
   if (HasFailure()) std::cerr << server_->diagnostics() << std::endl;
   server_.reset();
 }
@@ -94,7 +93,8 @@ void MultiWorkerTest::TearDown() {
 Received NextClose(Peer& peer, Millis timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    const auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
     Received got = peer.receive(std::max(left, Millis(0)));
     if (!got.is_content()) return got;
   }

@@ -207,9 +207,7 @@ bool ServerProcess::running() {
   return done == 0;
 }
 
-bool ServerProcess::send_signal(int signal) {
-  return running() && ::kill(pid_, signal) == 0;
-}
+bool ServerProcess::send_signal(int signal) { return running() && ::kill(pid_, signal) == 0; }
 
 int ServerProcess::wait_exit(std::chrono::milliseconds bound) {
   const auto deadline = Clock::now() + bound;
@@ -242,7 +240,8 @@ std::string ServerProcess::diagnostics() const {
   text += "--- config ---\n" + config_text_;
   // The tail is usually what explains a failure; SIGVER_ITEST_LOG_BYTES asks for more.
   size_t limit = 4000;
-  if (const char* wanted = std::getenv("SIGVER_ITEST_LOG_BYTES")) limit = std::strtoul(wanted, nullptr, 10);
+  if (const char* wanted = std::getenv("SIGVER_ITEST_LOG_BYTES"))
+    limit = std::strtoul(wanted, nullptr, 10);
   const std::string log = log_text();
   text += "--- error log (last " + std::to_string(limit) + " bytes) ---\n";
   text += log.size() > limit ? log.substr(log.size() - limit) : log;

@@ -28,14 +28,22 @@ std::string hex(std::string_view bytes, size_t limit = 64) {
 
 const char* kind_name(Received::Kind kind) {
   switch (kind) {
-    case Received::Kind::kMessage: return "message";
-    case Received::Kind::kBadMessage: return "unparsable binary message";
-    case Received::Kind::kClose: return "close";
-    case Received::Kind::kPong: return "pong";
-    case Received::Kind::kOtherFrame: return "other frame";
-    case Received::Kind::kTimeout: return "timeout";
-    case Received::Kind::kEof: return "eof";
-    case Received::Kind::kError: return "error";
+    case Received::Kind::kMessage:
+      return "message";
+    case Received::Kind::kBadMessage:
+      return "unparsable binary message";
+    case Received::Kind::kClose:
+      return "close";
+    case Received::Kind::kPong:
+      return "pong";
+    case Received::Kind::kOtherFrame:
+      return "other frame";
+    case Received::Kind::kTimeout:
+      return "timeout";
+    case Received::Kind::kEof:
+      return "eof";
+    case Received::Kind::kError:
+      return "error";
   }
   return "?";
 }
@@ -166,9 +174,8 @@ Received Peer::receive(Millis timeout, bool keep_heartbeats) {
         result.kind = Received::Kind::kClose;
         if (frame.payload.size() >= 2) {
           result.close.has_code = true;
-          result.close.code =
-              static_cast<uint16_t>((static_cast<uint8_t>(frame.payload[0]) << 8) |
-                                    static_cast<uint8_t>(frame.payload[1]));
+          result.close.code = static_cast<uint16_t>((static_cast<uint8_t>(frame.payload[0]) << 8) |
+                                                    static_cast<uint8_t>(frame.payload[1]));
           result.close.reason = frame.payload.substr(2);
         }
         result.frame = std::move(frame);

@@ -57,9 +57,7 @@ class Peer {
   bool join(std::string_view key, bool& is_first, Millis timeout = kDefaultTimeout);
 
   bool send(const pb::Message& message);
-  bool send_content(uint32_t id, std::string_view data) {
-    return send(content_message(id, data));
-  }
+  bool send_content(uint32_t id, std::string_view data) { return send(content_message(id, data)); }
   bool send_raw_message(std::string_view bytes) { return ws_.send_binary(bytes); }
 
   // Next message or event. Heartbeats from the server are skipped (and counted) unless

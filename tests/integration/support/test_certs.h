@@ -48,7 +48,8 @@ class TestCerts {
                "-addext 'keyUsage=critical,keyCertSign,cRLSign'",
                error) &&
            run("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-               "-keyout intermediate.key -out intermediate.csr -subj '/CN=sigver test intermediate'",
+               "-keyout intermediate.key -out intermediate.csr -subj '/CN=sigver test "
+               "intermediate'",
                error) &&
            run("openssl x509 -req -in intermediate.csr -CA ca.crt -CAkey ca.key -set_serial 2 "
                "-days 3 -out intermediate.crt -extfile ext.cnf -extensions int_ext",
@@ -66,11 +67,14 @@ class TestCerts {
     ++serial;
     // Written next to the final names, then renamed: the server may read them any time.
     return run("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-               "-keyout " + key + ".new -out server.csr -subj '/O=" + organization +
-               "/CN=localhost'", error) &&
+               "-keyout " +
+                   key + ".new -out server.csr -subj '/O=" + organization + "/CN=localhost'",
+               error) &&
            run("openssl x509 -req -in server.csr -CA intermediate.crt -CAkey intermediate.key "
-               "-set_serial " + std::to_string(serial) + " -days 2 -out " + cert +
-               ".new -extfile ext.cnf -extensions srv_ext", error) &&
+               "-set_serial " +
+                   std::to_string(serial) + " -days 2 -out " + cert +
+                   ".new -extfile ext.cnf -extensions srv_ext",
+               error) &&
            run("mv " + cert + ".new " + cert + " && mv " + key + ".new " + key, error);
   }
 

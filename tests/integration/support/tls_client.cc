@@ -66,8 +66,7 @@ std::string openssl_reason() {
 
 }  // namespace
 
-TlsProxy::TlsProxy(uint16_t server_port, const std::string& ca_file,
-                   const std::string& server_name)
+TlsProxy::TlsProxy(uint16_t server_port, const std::string& ca_file, const std::string& server_name)
     : server_port_(server_port), ca_file_(ca_file), server_name_(server_name) {
   ::signal(SIGPIPE, SIG_IGN);  // OpenSSL writes with write(2)
   ctx_.reset(SSL_CTX_new(TLS_client_method()));
@@ -192,8 +191,7 @@ void TlsProxy::carry(UniqueFd local, size_t index) {
   }
   if (X509* cert = SSL_get0_peer_certificate(ssl.get())) {
     char org[256] = {};
-    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_organizationName, org,
-                              sizeof org);
+    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_organizationName, org, sizeof org);
     session.peer_organization = org;
   }
   settle();

@@ -19,11 +19,11 @@ namespace sigver::itest {
 struct TlsSession {
   bool connected = false;  // TCP connection to the server made
   bool handshake_ok = false;
-  bool verified = false;   // the chain verified against the CA and the name matched
-  std::string error;       // why the handshake failed
-  std::string protocol;    // "TLSv1.3"
+  bool verified = false;          // the chain verified against the CA and the name matched
+  std::string error;              // why the handshake failed
+  std::string protocol;           // "TLSv1.3"
   std::string peer_organization;  // O= of the server certificate (tests mark versions so)
-  int chain_length = 0;    // certificates the server sent, its own included
+  int chain_length = 0;           // certificates the server sent, its own included
 };
 
 class TlsProxy {

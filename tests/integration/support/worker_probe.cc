@@ -118,8 +118,8 @@ std::map<int, pid_t> WorkerPidsFromLog(const std::string& log) {
   for (const LogLine& line : LinesContaining(log, " started, pid ")) {
     int index = -1;
     int pid = 0;
-    if (line.worker == -1 && std::sscanf(line.text.c_str(), "worker %d started, pid %d", &index,
-                                         &pid) == 2)
+    if (line.worker == -1 &&
+        std::sscanf(line.text.c_str(), "worker %d started, pid %d", &index, &pid) == 2)
       pids[index] = static_cast<pid_t>(pid);
   }
   return pids;
@@ -131,8 +131,8 @@ HandoffTotals HandoffTotalsFromLog(const std::string& log) {
     int index = -1;
     unsigned long long sent = 0, received = 0;
     if (std::sscanf(line.text.c_str(),
-                    "worker %d exiting (connections handed off: %llu sent, %llu received)",
-                    &index, &sent, &received) == 3) {
+                    "worker %d exiting (connections handed off: %llu sent, %llu received)", &index,
+                    &sent, &received) == 3) {
       ++totals.exits;
       totals.sent += sent;
       totals.received += received;

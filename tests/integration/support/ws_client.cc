@@ -55,7 +55,8 @@ std::string websocket_accept(std::string_view key) {
 
 std::string encode_frame(uint8_t op, std::string_view payload, FrameOptions options) {
   std::string out;
-  out.push_back(static_cast<char>((options.fin ? 0x80 : 0) | ((options.rsv & 7) << 4) | (op & 0xF)));
+  out.push_back(
+      static_cast<char>((options.fin ? 0x80 : 0) | ((options.rsv & 7) << 4) | (op & 0xF)));
   const uint8_t mask_bit = options.masked ? 0x80 : 0;
   const uint64_t size = payload.size();
   if (size < 126) {
@@ -66,7 +67,8 @@ std::string encode_frame(uint8_t op, std::string_view payload, FrameOptions opti
     out.push_back(static_cast<char>(size & 0xFF));
   } else {
     out.push_back(static_cast<char>(mask_bit | 127));
-    for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((size >> shift) & 0xFF));
+    for (int shift = 56; shift >= 0; shift -= 8)
+      out.push_back(static_cast<char>((size >> shift) & 0xFF));
   }
   if (!options.masked) {
     out.append(payload);
@@ -96,10 +98,14 @@ std::string HttpResponse::header(std::string_view name) const {
 
 const char* to_string(ReadStatus status) {
   switch (status) {
-    case ReadStatus::kFrame: return "frame";
-    case ReadStatus::kTimeout: return "timeout";
-    case ReadStatus::kEof: return "eof";
-    case ReadStatus::kError: return "error";
+    case ReadStatus::kFrame:
+      return "frame";
+    case ReadStatus::kTimeout:
+      return "timeout";
+    case ReadStatus::kEof:
+      return "eof";
+    case ReadStatus::kError:
+      return "error";
   }
   return "?";
 }
@@ -307,7 +313,8 @@ ReadStatus WsClient::read_frame(Frame& out, Millis timeout) {
         out.payload.assign(in_, header, static_cast<size_t>(size));
         if (masked) {
           const uint8_t* key = bytes + header - 4;
-          for (size_t i = 0; i < out.payload.size(); ++i) out.payload[i] ^= static_cast<char>(key[i % 4]);
+          for (size_t i = 0; i < out.payload.size(); ++i)
+            out.payload[i] ^= static_cast<char>(key[i % 4]);
         }
         in_.erase(0, header + static_cast<size_t>(size));
         return ReadStatus::kFrame;
