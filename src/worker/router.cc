@@ -6,9 +6,7 @@
 namespace sigver {
 namespace {
 
-bool has_tried(const Peer& peer, const Peer& member) {
-  return std::find(peer.tried.begin(), peer.tried.end(), member.serial) != peer.tried.end();
-}
+bool has_tried(const Peer& peer, const Peer& member) { return peer.tried.contains(member.serial); }
 
 template <typename T>
 void erase_value(std::vector<T>& v, const T& value) {
@@ -98,7 +96,7 @@ void Router::bind(Peer& joiner, Peer& member) {
   joiner.id = fresh_id();
   ids_.emplace(joiner.id, &joiner);
   joiner.up_open = joiner.down_open = true;
-  joiner.tried.push_back(member.serial);
+  joiner.tried.add(member.serial);
 }
 
 void Router::end_binding(Peer& joiner) {
@@ -172,7 +170,6 @@ void Router::on_leave(Peer& peer) {
   erase_value(group->peers, &peer);
   peer.group = nullptr;
   peer.tried.clear();
-  peer.tried.shrink_to_fit();
   if (group->peers.empty()) groups_.erase(groups_.find(std::string_view(group->key)));
 }
 
@@ -233,11 +230,11 @@ std::vector<ExportedPeer> Router::export_group(std::string_view key) {
     e.id = p.id;
     e.up_open = p.up_open;
     e.down_open = p.down_open;
-    for (uint64_t serial : p.tried) {
+    p.tried.for_each([&](uint64_t serial) {
       for (size_t k = 0; k < group.peers.size(); ++k) {
         if (group.peers[k]->serial == serial) e.tried.push_back(static_cast<uint32_t>(k));
       }
-    }
+    });
   }
   for (Peer* p : group.peers) {
     if (p->id) ids_.erase(p->id);
@@ -287,7 +284,7 @@ void Router::import_group(std::string_view key, std::vector<ExportedPeer>& peers
       }
     }
     for (uint32_t k : e.tried) {
-      if (k < peers.size()) p.tried.push_back(peers[k].peer->serial);
+      if (k < peers.size()) p.tried.add(peers[k].peer->serial);
     }
   }
 }

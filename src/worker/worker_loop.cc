@@ -240,9 +240,11 @@ void Worker::on_connection_events(Connection& c, uint32_t events) {
 
 void Worker::on_readable(Connection& c) {
   for (int round = 0; round < kReadRounds && c.state != ConnState::kClosed; ++round) {
-    // Bytes that must be kept (a request, or the rest of a partial frame) go to the
-    // connection's own buffer; otherwise read into the shared scratch buffer.
-    const bool own = c.state == ConnState::kHandshake || !c.in.empty();
+    // The rest of a partial frame is read straight behind it in the connection's buffer;
+    // everything else lands in the shared scratch buffer, and only what must be kept (a
+    // request, a partial frame) is copied out at its exact size: thousands of peers joining
+    // at once then never hold a large read buffer each.
+    const bool own = c.state == ConnState::kOpen && !c.in.empty();
     const size_t room = own ? 16 * 1024 : kScratchSize;
     char* buf = own ? c.in.prepare(room) : scratch_.get();
     ssize_t n = ::recv(c.fd.get(), buf, room, 0);
@@ -260,7 +262,7 @@ void Worker::on_readable(Connection& c) {
     const auto got = static_cast<size_t>(n);
     switch (c.state) {
       case ConnState::kHandshake:
-        c.in.commit(got);
+        c.in.append(buf, got);
         handle_handshake(c);
         break;
       case ConnState::kOpen:
@@ -272,9 +274,7 @@ void Worker::on_readable(Connection& c) {
         }
         break;
       case ConnState::kClosing:
-        // Waiting for the peer to finish: its bytes no longer matter.
-        if (own) c.in.release();
-        break;
+        break;  // waiting for the peer to finish: its bytes no longer matter
       case ConnState::kClosed:
         return;
     }
