@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test unit-test e2e-test bench clean format
+.PHONY: all deps configure build run test sanitize-test unit-test e2e-test bench clean format
 
 all: build
 
@@ -22,9 +22,17 @@ build: deps configure
 run: build
 	$(BUILD_DIR)/sigverd -c conf/sigver.conf
 
-# Every suite runs under ctest: unit, integration, interop, init script, browser (e2e).
+# Every suite runs under ctest: unit, integration, interop, init script, browser (e2e),
+# format; then everything but the browser and format tests again under ASan + UBSan.
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+	$(MAKE) sanitize-test
+
+SANITIZE_DIR ?= build-asan
+sanitize-test: deps
+	cmake -S . -B $(SANITIZE_DIR) -DSIGVER_SANITIZE=ON $(CMAKE_FLAGS)
+	cmake --build $(SANITIZE_DIR) -j $(JOBS)
+	cd $(SANITIZE_DIR) && ctest --output-on-failure -j $(JOBS) -E 'e2e|clang_format'
 
 unit-test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L unit
@@ -38,7 +46,7 @@ bench: build
 	tools/bench/run.sh $(BUILD_DIR)
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(SANITIZE_DIR)
 
 format:
 	clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc' 'tests/*.h' 'tools/*.cc' 'tools/*.h')
