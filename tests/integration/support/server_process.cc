@@ -42,16 +42,6 @@ bool write_file(const std::string& path, const std::string& text) {
   return static_cast<bool>(out);
 }
 
-bool tcp_connects(uint16_t port) {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-}
-
 std::string describe_status(int status) {
   if (status < 0) return "not exited";
   if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
@@ -60,6 +50,17 @@ std::string describe_status(int status) {
 }
 
 }  // namespace
+
+UniqueFd connect_loopback(uint16_t port) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return fd;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) fd.reset();
+  return fd;
+}
 
 uint16_t find_free_port() {
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -187,7 +188,7 @@ bool ServerProcess::wait_until_accepting(std::chrono::milliseconds bound) {
       failure_ = "server " + describe_status(exit_status_) + " before accepting connections";
       return false;
     }
-    if (tcp_connects(port_)) return true;
+    if (connect_loopback(port_)) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   failure_ = "server did not accept a connection on port " + std::to_string(port_) + " within " +

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "core/unique_fd.h"
+
 namespace sigver::itest {
 
 struct ServerConfig {
@@ -68,6 +70,8 @@ class ServerProcess {
 
 // Finds a port that is free right now on 127.0.0.1 by binding port 0.
 uint16_t find_free_port();
+// A blocking TCP connection to 127.0.0.1:port, or an invalid fd if it was refused.
+UniqueFd connect_loopback(uint16_t port);
 
 // Reads a whole file ("" if it cannot be read).
 std::string read_file_text(const std::string& path);

@@ -15,21 +15,12 @@
 #include <chrono>
 #include <cstring>
 
+#include "support/server_process.h"
+
 namespace sigver::itest {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-UniqueFd connect_loopback(uint16_t port) {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return fd;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) fd.reset();
-  return fd;
-}
 
 bool send_all(int fd, const char* data, size_t size) {
   while (size > 0) {
