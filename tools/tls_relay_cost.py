@@ -254,6 +254,7 @@ def main():
             f.write(f"[server]\nlisten = 127.0.0.1:{port}\nlisten_tls = 127.0.0.1:{tls_port}\n"
                     f"worker_processes = {args.workers}\n"
                     "[protocol]\nheartbeat_interval = 3600\n"
+                    "[limits]\nmax_connections_per_ip = 0\nmax_messages_per_second = 0\n"
                     f"[tls]\ncertificate = {work}/server.crt\ncertificate_key = {work}/server.key\n"
                     f"ca = {work}/int.crt\n[log]\nlog_level = warn\nerror_log = {work}/error.log\n")
         server = subprocess.Popen([args.sigverd, "-c", conf])

@@ -77,6 +77,40 @@ bool is_host(const std::string& s) {
   return inet_pton(AF_INET, s.c_str(), &address) == 1;
 }
 
+// An origin pattern: [scheme "://"] host [":" port], where the host may start with "*.",
+// and a scheme is required unless the host is a wildcard. No path, no trailing slash.
+bool is_origin_pattern(std::string_view s) {
+  size_t sep = s.find("://");
+  std::string_view host = s;
+  if (sep != std::string_view::npos) {
+    std::string_view scheme = s.substr(0, sep);
+    if (scheme.empty() || !std::all_of(scheme.begin(), scheme.end(), [](char c) {
+          return (lower(c) >= 'a' && lower(c) <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+                 c == '-' || c == '.';
+        })) {
+      return false;
+    }
+    host = s.substr(sep + 3);
+  }
+  const bool wildcard = host.starts_with("*.");
+  if (sep == std::string_view::npos && !wildcard) return false;
+  if (wildcard) host.remove_prefix(2);
+  uint16_t port = 0;
+  if (host.starts_with("[")) {  // an IPv6 literal, never a wildcard
+    size_t close = host.find(']');
+    if (wildcard || close == std::string_view::npos) return false;
+    std::string_view rest = host.substr(close + 1);
+    if (!rest.empty() && (rest[0] != ':' || !parse_port(rest.substr(1), port))) return false;
+    return is_ipv6(std::string(host.substr(1, close - 1)));
+  }
+  size_t colon = host.rfind(':');
+  if (colon != std::string_view::npos) {
+    if (!parse_port(host.substr(colon + 1), port)) return false;
+    host = host.substr(0, colon);
+  }
+  return is_host_name(host);
+}
+
 // "1k" for 1024, "3m" for 3 MiB, plain bytes otherwise: sizes in messages read like the file.
 std::string format_size(uint64_t bytes) {
   if (bytes != 0 && bytes % kGiB == 0) return std::to_string(bytes / kGiB) + "g";
@@ -189,6 +223,30 @@ bool set_log_level(const std::string& value, Config& config, std::string& why) {
   return true;
 }
 
+// Space- or comma-separated origins: "scheme://host[:port]" exactly, or a wildcard whose host
+// starts with "*." ("*.example.org" for any scheme, "https://*.example.org" for one).
+bool set_origins(const std::string& value, std::vector<std::string>& out, std::string& why) {
+  std::vector<std::string> origins;
+  std::string item;
+  std::istringstream words(value);
+  while (std::getline(words, item, ',')) {
+    std::istringstream parts(item);
+    std::string origin;
+    while (parts >> origin) {
+      if (!is_origin_pattern(origin)) {
+        why = "\"" + origin +
+              "\" is not an origin: expected scheme://host[:port] (e.g. https://example.org) or "
+              "a wildcard such as *.example.org or https://*.example.org";
+        return false;
+      }
+      std::transform(origin.begin(), origin.end(), origin.begin(), lower);
+      origins.push_back(origin);
+    }
+  }
+  out = std::move(origins);
+  return true;
+}
+
 struct Setting {
   std::string_view section;
   std::string_view name;
@@ -226,6 +284,10 @@ const Setting kSettings[] = {
        why = "expected on or off";
        return false;
      }},
+    {"server", "allowed_origins",
+     [](const std::string& v, Config& c, std::string& why) {
+       return set_origins(v, c.allowed_origins, why);
+     }},
     {"protocol", "heartbeat_interval",
      [](const std::string& v, Config& c, std::string& why) {
        return set_seconds(v, 3600, c.heartbeat_interval, why);
@@ -257,6 +319,50 @@ const Setting kSettings[] = {
     {"protocol", "close_timeout",
      [](const std::string& v, Config& c, std::string& why) {
        return set_seconds(v, kMaxTimeoutSeconds, c.close_timeout, why);
+     }},
+    {"limits", "max_outbound_total",
+     [](const std::string& v, Config& c, std::string& why) {
+       return set_size(v, kMiB, 64 * kGiB, c.max_outbound_total, why);
+     }},
+    {"limits", "max_inbound_total",
+     [](const std::string& v, Config& c, std::string& why) {
+       return set_size(v, kMiB, 64 * kGiB, c.max_inbound_total, why);
+     }},
+    {"limits", "max_connections",
+     [](const std::string& v, Config& c, std::string& why) {
+       if (v == "auto") {
+         c.max_connections = 0;
+         return true;
+       }
+       if (set_integer(v, 1, 10'000'000, c.max_connections, why)) return true;
+       why += ", or auto";
+       return false;
+     }},
+    {"limits", "max_connections_per_ip",
+     [](const std::string& v, Config& c, std::string& why) {
+       return set_integer(v, 0, 10'000'000, c.max_connections_per_ip, why);
+     }},
+    {"limits", "max_pending_handshakes",
+     [](const std::string& v, Config& c, std::string& why) {
+       return set_integer(v, 1, 10'000'000, c.max_pending_handshakes, why);
+     }},
+    {"limits", "max_peers_per_key",
+     [](const std::string& v, Config& c, std::string& why) {
+       return set_integer(v, 1, 10'000'000, c.max_peers_per_key, why);
+     }},
+    {"limits", "max_messages_per_second",
+     [](const std::string& v, Config& c, std::string& why) {
+       double rate = 0;
+       if (!parse_seconds(v, rate) || rate > 1e6) {
+         why = "expected a number of messages from 0 (off) to 1000000 (decimals allowed)";
+         return false;
+       }
+       c.max_messages_per_second = rate;
+       return true;
+     }},
+    {"limits", "messages_burst",
+     [](const std::string& v, Config& c, std::string& why) {
+       return set_integer(v, 1, 10'000'000, c.messages_burst, why);
      }},
     {"tls", "certificate",
      [](const std::string& v, Config& c, std::string& why) {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace sigver {
 
@@ -24,6 +25,9 @@ struct Config {
   std::string user;          // drop privileges of workers to this user ("" = keep)
   std::string group;         // and group
   bool daemon = false;       // daemon = on|off
+  // Origins a browser page may connect from: exact origins ("https://example.org") and
+  // wildcards ("*.example.org", "https://*.example.org"); empty = any origin.
+  std::vector<std::string> allowed_origins;
   // [protocol]
   double heartbeat_interval = 5.0;      // seconds, decimals allowed, > 0
   int heartbeat_misses = 3;             // >= 1
@@ -33,6 +37,15 @@ struct Config {
   uint64_t max_outbound = 4 << 20;      // bytes per peer, k/m suffixes
   uint32_t max_header_size = 8192;      // bytes of the HTTP upgrade request
   double close_timeout = 2.0;           // seconds to wait for the peer's close frame
+  // [limits] (per worker unless said otherwise; 0 = off where allowed)
+  uint64_t max_outbound_total = 256 << 20;  // queued output of all peers of one worker
+  uint64_t max_inbound_total = 256 << 20;   // partial requests and frames of one worker
+  uint32_t max_connections = 0;             // 0 = derived from the open-file limit ("auto")
+  uint32_t max_connections_per_ip = 256;    // across all workers; IPv6 per /64; 0 = off
+  uint32_t max_pending_handshakes = 1024;   // connections not yet upgraded
+  uint32_t max_peers_per_key = 1024;        // members and joiners of one group
+  double max_messages_per_second = 200;     // per peer, sustained; 0 = off
+  uint32_t messages_burst = 400;            // per peer, messages above the rate at once
   // [tls]
   std::string tls_certificate;
   std::string tls_certificate_key;

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -118,6 +119,13 @@ bool ServerProcess::start_once(const std::string& binary, const ServerConfig& co
   for (const auto& line : config.server) ini << line << "\n";
   ini << "\n[protocol]\n";
   for (const auto& line : config.protocol) ini << line << "\n";
+  ini << "\n[limits]\n";
+  for (const char* off : {"max_connections_per_ip", "max_messages_per_second"}) {
+    const bool set = std::any_of(config.limits.begin(), config.limits.end(),
+                                 [&](const std::string& line) { return line.starts_with(off); });
+    if (!set) ini << off << " = 0\n";
+  }
+  for (const auto& line : config.limits) ini << line << "\n";
   ini << "\n[log]\nlog_level = debug\nerror_log = " << log_path_ << "\n";
   config_text_ = ini.str();
   if (!write_file(config_path_, config_text_)) {

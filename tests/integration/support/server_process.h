@@ -18,6 +18,10 @@ struct ServerConfig {
   // always written by ServerProcess and must not be repeated here.
   std::vector<std::string> server{};
   std::vector<std::string> protocol{};
+  // [limits]. Unless a line here sets them, max_connections_per_ip and
+  // max_messages_per_second are written as 0 (off): most tests open hundreds of
+  // connections from 127.0.0.1 and send as fast as they can.
+  std::vector<std::string> limits{};
   // When non-empty, the binary is run with these arguments instead of `-c CONFIG`; the
   // literal "{port}" in an argument is replaced by the chosen port (for the seed's CLI).
   std::vector<std::string> args{};
