@@ -2,6 +2,10 @@
 // Leveled logging to stderr or a file, in nginx's format:
 //   2026/11/26 09:00:00 [warn] 1234#0: message
 // The file can be reopened (USR1) for log rotation. Not thread-safe: one per process.
+// A write that fails (disk full, I/O error, file-size limit) never blocks, retries in a loop
+// or stops the process: the line is counted as lost, and the first line that can be written
+// again is preceded by one line saying how many were lost and why:
+//   ... [warn] 1234#0: error log: 12 lines lost while writing failed: No space left on device
 #include <cstdarg>
 #include <string>
 
