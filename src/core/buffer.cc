@@ -21,9 +21,29 @@ void Buffer::grow(size_t n) {
   auto mem = std::make_unique_for_overwrite<char[]>(new_cap);
   if (used) std::memcpy(mem.get(), mem_.get() + head_, used);
   mem_ = std::move(mem);
+  totals_[static_cast<size_t>(account_)] += new_cap - cap_;
   cap_ = static_cast<uint32_t>(new_cap);
   head_ = 0;
   tail_ = static_cast<uint32_t>(used);
+}
+
+}  // namespace sigver
+
+namespace sigver {
+
+void Buffer::truncate(size_t n) {
+  if (n >= size()) return;
+  if (n == 0) {
+    release();
+    return;
+  }
+  auto mem = std::make_unique_for_overwrite<char[]>(n);
+  std::memcpy(mem.get(), data(), n);
+  totals_[static_cast<size_t>(account_)] -= cap_ - n;
+  mem_ = std::move(mem);
+  cap_ = static_cast<uint32_t>(n);
+  head_ = 0;
+  tail_ = static_cast<uint32_t>(n);
 }
 
 }  // namespace sigver

@@ -3,19 +3,37 @@
 // (idle peers cost no buffer), grows geometrically while in use and compacts lazily.
 // Sizes are 32-bit to keep it at 24 bytes (three of these sit in every connection): what
 // one connection may hold is bounded far below 4 GiB by the configured limits.
+//
+// A buffer may be charged to an account: the process keeps the sum of the capacities of
+// every buffer of that account, so the worker knows exactly how much heap all queued
+// output (or all partial input) takes without walking its connections, and can bound it.
+// The account lives in the padding of the struct, so it costs nothing per buffer.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string_view>
+#include <utility>
 
 namespace sigver {
 
 class Buffer {
  public:
+  enum class Account : uint8_t { kNone, kInbound, kOutbound, kCount };
+  // Bytes held by every buffer of `account` in this process.
+  static size_t total(Account account) { return totals_[static_cast<size_t>(account)]; }
+
   Buffer() = default;
-  Buffer(Buffer&&) noexcept = default;
-  Buffer& operator=(Buffer&&) noexcept = default;
+  explicit Buffer(Account account) : account_(account) {}
+  ~Buffer() { release(); }
+  Buffer(Buffer&& other) noexcept { take(other); }
+  Buffer& operator=(Buffer&& other) noexcept {
+    if (this != &other) {
+      release();
+      take(other);
+    }
+    return *this;
+  }
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
 
@@ -45,17 +63,32 @@ class Buffer {
     if (head_ >= tail_) release();
   }
   void release() {
+    totals_[static_cast<size_t>(account_)] -= cap_;
     mem_.reset();
     cap_ = head_ = tail_ = 0;
   }
+  // Keeps the first `n` bytes and frees the rest of the memory (copying them to a buffer of
+  // their exact size): for a connection that is being closed with a large queue.
+  void truncate(size_t n);
 
  private:
   void grow(size_t n);
+  // Move: the bytes and the account go with the memory.
+  void take(Buffer& other) {
+    mem_ = std::move(other.mem_);
+    cap_ = std::exchange(other.cap_, 0);
+    head_ = std::exchange(other.head_, 0);
+    tail_ = std::exchange(other.tail_, 0);
+    account_ = other.account_;
+  }
+
+  static inline size_t totals_[static_cast<size_t>(Account::kCount)] = {};
 
   std::unique_ptr<char[]> mem_;
   uint32_t cap_ = 0;
   uint32_t head_ = 0;
   uint32_t tail_ = 0;
+  Account account_ = Account::kNone;
 };
 
 }  // namespace sigver

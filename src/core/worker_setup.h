@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/client_counts.h"
 #include "core/config.h"
 #include "core/tls_material.h"
 
@@ -27,6 +28,9 @@ struct WorkerSetup {
   int inbox = -1;             // receive end of this worker's own queue
   std::vector<int> outboxes;  // send ends, indexed by worker (outboxes[index] unused)
   Config config;              // settings in force at fork time
+  // Connections per client address across all workers (see client_counts.h); null when the
+  // master could not map it (then each worker only knows its own).
+  ClientCounts* clients = nullptr;
   // Loads the configuration again exactly as at start-up (file + command-line overrides);
   // the worker calls it on SIGHUP. Returns false with an error message.
   std::function<bool(Config&, std::string&)> reload_config;

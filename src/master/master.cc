@@ -81,6 +81,7 @@ class Master {
   UniqueFd signal_fd_;
   PidFile pid_file_;
   std::optional<ProcessTable> table_;
+  ClientCounts clients_;  // connections per client address, shared with every worker
   WorkerSpawner spawner_;
   Phase phase_ = Phase::kRunning;
   Clock::time_point deadline_{};
@@ -175,12 +176,20 @@ bool Master::start_up(int& exit_code) {
   spawner_.count = count;
   spawner_.reload_config = options_.reload_config;
   spawner_.worker_main = options_.worker_main;
+  spawner_.clients = clients_.ok() ? &clients_ : nullptr;
+  if (!clients_.ok()) {
+    LOG_WARN(
+        "mmap() of the per-address connection counts failed: %s; max_connections_per_ip "
+        "counts per worker only",
+        std::strerror(errno));
+  }
   for (int i = 0; i < count; ++i) spawn(i);
   return true;
 }
 
 void Master::spawn(int index) {
   std::string error;
+  clients_.note_worker(index);
   pid_t pid = spawner_.spawn(index, error);
   if (pid < 0) {
     LOG_ERROR("cannot start worker %d: %s", index, error.c_str());
@@ -275,6 +284,9 @@ void Master::reap_children() {
       LOG_DEBUG("reaped process %d, not a worker", static_cast<int>(pid));
       continue;
     }
+    // Its client sockets are closed now (or live on in the worker it handed them to, which
+    // counts them): whatever its slice still holds would be counted forever.
+    clients_.clear(exit.index);
     std::string what = describe_status(status);
     if (phase_ != Phase::kRunning) {
       LOG_INFO("worker %d (pid %d) %s", exit.index, static_cast<int>(pid), what.c_str());

@@ -76,6 +76,7 @@ void WorkerSpawner::run_child(int index, pid_t master_pid) const {
   if (::getppid() != master_pid) ::_exit(1);
   setup.config = *config;
   setup.reload_config = reload_config;
+  setup.clients = clients;
   int code = 1;
   try {
     code = worker_main(setup);

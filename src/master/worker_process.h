@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/client_counts.h"
 #include "core/config.h"
 #include "core/tls_material.h"
 #include "core/unique_fd.h"
@@ -31,6 +32,7 @@ struct WorkerSpawner {
   int count = 0;                   // workers in service (queues may outnumber them)
   std::function<bool(Config&, std::string&)> reload_config;
   WorkerMain worker_main = nullptr;
+  ClientCounts* clients = nullptr;  // shared across workers; null if it could not be mapped
 
   // Returns the child's pid, or -1 with `error` when fork() failed. Never returns in the
   // child.

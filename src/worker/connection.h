@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "core/buffer.h"
+#include "core/client_counts.h"
 #include "core/deadline_queue.h"
 #include "core/event_loop.h"
 #include "core/unique_fd.h"
@@ -25,6 +26,8 @@ enum class ConnState : uint8_t {
 struct Connection final : EventHandler, DeadlineNode, Peer {
   Connection(Worker& owner, int socket, uint64_t max_message_size)
       : worker(owner), fd(socket), reader(max_message_size) {}
+  // Heap held for this peer's partial input (request, frame, fragmented message).
+  size_t inbound_bytes() const { return in.capacity() + reader.buffered_bytes(); }
   void on_events(uint32_t events) override;
 
   Worker& worker;
@@ -40,8 +43,14 @@ struct Connection final : EventHandler, DeadlineNode, Peer {
   bool parked = false;             // waiting for room in the owner's queue (not reading)
   int16_t handoff_owner = -1;      // while parked: the worker it goes to
   uint32_t slot = 0;               // index in the worker's connection table
-  Buffer in;                       // bytes read but not yet consumed (partial request/frame)
-  Buffer out;                      // bytes to send
+  // Bytes from the head of `out` to the first whole frame (the rest of a frame, or of the
+  // HTTP response, that send() cut): a queue dropped on overflow keeps them.
+  uint32_t out_to_frame = 0;
+  ClientCounts::Ticket client = ClientCounts::kNotCounted;  // counted client address
+  uint64_t rate_due_us = 0;                                 // max_messages_per_second bucket
+  Buffer in{Buffer::Account::kInbound};    // bytes read but not yet consumed (partial
+                                           // request/frame)
+  Buffer out{Buffer::Account::kOutbound};  // bytes to send
   ws::FrameReader reader;
 };
 

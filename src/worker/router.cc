@@ -6,6 +6,8 @@
 namespace sigver {
 namespace {
 
+constexpr uint16_t kTryAgainLater = 1013;  // RFC 6455 7.4.1 (IANA registry)
+
 bool has_tried(const Peer& peer, const Peer& member) { return peer.tried.contains(member.serial); }
 
 template <typename T>
@@ -39,11 +41,18 @@ Group& Router::group_for(std::string_view key) {
   return *it->second;
 }
 
-void Router::on_open(Peer& peer, std::string_view key) {
+bool Router::on_open(Peer& peer, std::string_view key) {
+  // Checked before the group is looked at further: joining scans its members, so the cap
+  // also bounds the work one join costs.
+  if (const Group* group = find_group(key); group && group->peers.size() >= max_peers_per_key_) {
+    out_.close(peer, kTryAgainLater, "too many peers on this key, try again later");
+    return false;
+  }
   peer.group = &group_for(key);
   peer.group->peers.push_back(&peer);
   peer.serial = next_serial_++;
   join(peer);
+  return true;
 }
 
 void Router::join(Peer& peer) {

@@ -49,8 +49,11 @@ class Router {
  public:
   explicit Router(PeerOutput& output, uint64_t seed);
 
-  // A peer finished its upgrade on `key` (already validated): join its group.
-  void on_open(Peer& peer, std::string_view key);
+  // A peer finished its upgrade on `key` (already validated): join its group. Returns false
+  // when the key already holds max_peers_per_key peers: the peer is then closed with 1013
+  // (Try Again Later) and joins nothing.
+  bool on_open(Peer& peer, std::string_view key);
+  void set_max_peers_per_key(size_t n) { max_peers_per_key_ = n; }
   // A decoded message of type content, stable or tryAnother (others are the worker's).
   void on_message(Peer& peer, const DecodedMessage& message);
   // The peer leaves (closed, or being closed): notify its bindings, leave its group.
@@ -68,6 +71,8 @@ class Router {
   size_t group_count() const { return groups_.size(); }
   const Group* find_group(std::string_view key) const;
   Peer* find_by_id(uint32_t id) const;
+  // Live routing ids; tests compare it with the bindings their peers hold.
+  size_t binding_count() const { return ids_.size(); }
 
  private:
   Group& group_for(std::string_view key);  // finds or creates
@@ -83,6 +88,7 @@ class Router {
   uint32_t fresh_id();
 
   PeerOutput& out_;
+  size_t max_peers_per_key_ = SIZE_MAX;
   std::mt19937_64 rng_;
   uint64_t next_serial_ = 1;
   std::unordered_map<std::string_view, std::unique_ptr<Group>>

@@ -45,7 +45,9 @@ class TlsRelay final : public DeadlineNode {
   bool closed() const { return phase_ == Phase::kClosed; }
 
   uint32_t slot = 0;          // index in the terminator's table
+  uint32_t client = 0;        // ClientCounts ticket of the client's address (0 = none)
   bool queued_again = false;  // in the terminator's list to pump before sleeping
+  bool handshaking = false;   // counted among the terminator's pending handshakes
 
  private:
   // Epoll needs one handler per descriptor; both just pump the relay.

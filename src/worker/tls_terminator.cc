@@ -56,23 +56,41 @@ void TlsTerminator::set_timeouts(double handshake_seconds, double close_seconds)
   close_ms_ = seconds_to_ms(close_seconds);
 }
 
-void TlsTerminator::accept(int tcp_fd) {
+void TlsTerminator::accept(int tcp_fd, uint32_t client) {
   UniqueFd tcp(tcp_fd);
-  if (stopping_ || !ctx_) return;
+  // Until a relay owns the socket, its address count is ours to give back.
+  auto release = [&] {
+    if (limits_) limits_->release(client);
+  };
+  if (stopping_ || !ctx_) return release();
   SslPtr ssl(SSL_new(ctx_.get()));
   if (!ssl || SSL_set_fd(ssl.get(), tcp.get()) != 1) {
     LOG_ERROR("cannot start TLS on a new connection: %s", take_openssl_error().c_str());
-    return;
+    return release();
   }
   auto relay = std::make_unique<TlsRelay>(*this, std::move(tcp), std::move(ssl));
-  if (!relay->start()) return;
+  if (!relay->start()) return release();
   relay->slot = static_cast<uint32_t>(relays_.size());
+  relay->client = client;
+  relay->handshaking = true;
+  ++handshaking_;
   handshake_timers_.push(*relay, loop_.now_ms() + handshake_ms_);
   relays_.push_back(std::move(relay));
+  // Slow handshakes from many addresses: the oldest pending one makes room (the timers
+  // queue is in arrival order).
+  if (limits_ && handshaking_ > limits_->max_pending_handshakes()) {
+    if (DeadlineNode* oldest = handshake_timers_.front()) {
+      limits_->log().hit(Limit::kPendingHandshakes, loop_.now_ms(),
+                         "too many unfinished TLS handshakes; dropping the oldest");
+      static_cast<TlsRelay*>(oldest)->abort();
+    }
+  }
 }
 
 void TlsTerminator::on_established(TlsRelay& relay, int plain_fd) {
   DeadlineQueue::remove(relay);
+  relay.handshaking = false;
+  --handshaking_;
   // The plain path starts its own upgrade timeout from here.
   sink_(plain_fd);
 }
@@ -83,6 +101,12 @@ void TlsTerminator::on_closing(TlsRelay& relay) {
 
 void TlsTerminator::on_closed(TlsRelay& relay) {
   DeadlineQueue::remove(relay);
+  if (relay.handshaking) {
+    relay.handshaking = false;
+    --handshaking_;
+  }
+  if (limits_) limits_->release(relay.client);
+  relay.client = 0;
   // Swap-remove from the table; keep the object until the iteration ends, since events
   // already fetched from epoll may still point at it.
   const uint32_t slot = relay.slot;

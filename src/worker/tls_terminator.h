@@ -15,6 +15,7 @@
 #include "core/tls_context.h"
 #include "core/tls_material.h"
 #include "worker/tls_relay.h"
+#include "worker/worker_limits.h"
 
 namespace sigver {
 
@@ -35,9 +36,14 @@ class TlsTerminator {
   void update(const TlsMaterial& material);
   void update(std::string_view encoded_material);
   void set_timeouts(double handshake_seconds, double close_seconds);
+  // The worker's limits: pending handshakes are bounded by max_pending_handshakes (the
+  // oldest is dropped), and a client's address is released when its relay ends. Without
+  // them (unit tests) nothing is bounded or counted.
+  void set_limits(WorkerLimits* limits) { limits_ = limits; }
 
-  // Takes ownership of an accepted TCP socket and starts its TLS handshake.
-  void accept(int tcp_fd);
+  // Takes ownership of an accepted TCP socket and starts its TLS handshake. `client` is the
+  // ticket its address was counted under (released when the relay ends).
+  void accept(int tcp_fd, uint32_t client = 0);
 
   // Loop hooks: the earliest deadline (0 = work is waiting, UINT64_MAX = none); expire
   // timers and pump relays with bytes waiting inside OpenSSL; free the relays closed
@@ -70,6 +76,8 @@ class TlsTerminator {
   std::vector<TlsRelay*> again_;
   DeadlineQueue handshake_timers_;
   DeadlineQueue closing_timers_;
+  WorkerLimits* limits_ = nullptr;
+  size_t handshaking_ = 0;  // relays still in their TLS handshake
   uint64_t handshake_ms_ = 10000;
   uint64_t close_ms_ = 2000;
   bool stopping_ = false;

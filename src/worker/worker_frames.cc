@@ -1,6 +1,7 @@
 // The per-connection protocol half of the worker: the upgrade handshake, WebSocket frames,
 // Sigver messages and closing. The loop half (accept, I/O, timers) is worker_loop.cc.
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "core/key_owner.h"
@@ -18,10 +19,12 @@ class FrameEvents final : public ws::FrameHandler {
  public:
   FrameEvents(Worker& worker, Connection& conn) : worker_(worker), conn_(conn) {}
   bool on_message(ws::Opcode opcode, char* data, size_t size) override {
-    return worker_.on_ws_message(conn_, opcode, data, size);
+    return worker_.within_rate(conn_) && worker_.on_ws_message(conn_, opcode, data, size);
   }
-  bool on_ping(char* data, size_t size) override { return worker_.on_ws_ping(conn_, data, size); }
-  bool on_pong(char*, size_t) override { return true; }
+  bool on_ping(char* data, size_t size) override {
+    return worker_.within_rate(conn_) && worker_.on_ws_ping(conn_, data, size);
+  }
+  bool on_pong(char*, size_t) override { return worker_.within_rate(conn_); }
   bool on_close(uint16_t code, std::string_view reason) override {
     return worker_.on_ws_close(conn_, code, reason);
   }
@@ -49,6 +52,11 @@ void Worker::handle_handshake(Connection& c) {
       begin_closing(c);
       return;
   }
+  // Refused here, before a handoff: the owner need not see it.
+  if (!limits_.origin_allowed(req.has_origin, req.origin, loop_.now_ms())) {
+    refuse(c, ws::UpgradeStatus::kForbidden, "this origin may not use this server");
+    return;
+  }
   // A group never spans processes: the key's owner finishes the handshake.
   // An adopted connection is not passed on again (no ping-pong while workers learn a new
   // count), unless this worker was just retired by a smaller count.
@@ -59,6 +67,8 @@ void Worker::handle_handshake(Connection& c) {
   }
   // The key is a view into c.in: use it before consuming the request bytes.
   ws::append_upgrade_response(c.out, req.accept);
+  c.out_to_frame = static_cast<uint32_t>(c.out.size());  // frames start after the response
+  leave_handshake(c);
   c.state = ConnState::kOpen;
   heartbeat_timers_.push(c, loop_.now_ms() + seconds_to_ms(config_.heartbeat_interval));
   mark_dirty(c);
@@ -75,7 +85,20 @@ void Worker::open_websocket(Connection& c, std::string_view key) {
     close_with(c, ws::close_code::kBadKey, key.empty() ? "key is empty" : "key is too long");
     return;
   }
-  router_.on_open(c, key);
+  if (!router_.on_open(c, key)) {
+    char what[96];
+    std::snprintf(what, sizeof what, "a key has %u peers; closing the next one with 1013",
+                  config_.max_peers_per_key);
+    limits_.log().hit(Limit::kPeersPerKey, loop_.now_ms(), what);
+  }
+}
+
+bool Worker::within_rate(Connection& c) {
+  if (!limits_.rate_enabled() || limits_.allow_message(c.rate_due_us, loop_.now_ms())) {
+    return true;
+  }
+  close_with(c, ws::close_code::kPolicyViolation, "too many messages");
+  return false;
 }
 
 void Worker::feed_frames(Connection& c, char* data, size_t size, bool from_own_buffer) {
@@ -100,6 +123,9 @@ bool Worker::on_ws_message(Connection& c, ws::Opcode opcode, char* data, size_t 
   }
   switch (decoded_.type) {
     case MessageType::kNone:
+      // Fields, but none known here: a newer client's message type, ignored as protobuf
+      // does. Only a message with no field at all is an error.
+      if (size != 0) return true;
       close_with(c, ws::close_code::kBadMessage, "message has no type");
       return false;
     case MessageType::kIsFirst:

@@ -10,14 +10,6 @@
 #include "worker/worker_loop.h"
 
 namespace sigver {
-namespace {
-
-constexpr std::string_view kUnavailable =
-    "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\n"
-    "Content-Length: 32\r\n\r\nserver busy, please retry later\n";
-
-}  // namespace
-
 void Worker::hand_off(Connection& c, int owner) {
   const int queue = owner < static_cast<int>(setup_.outboxes.size()) ? setup_.outboxes[owner] : -1;
   const int fd = c.fd.get();
@@ -45,8 +37,7 @@ void Worker::hand_off(Connection& c, int owner) {
            std::strerror(err));
   if (c.parked) unpark(c);
   loop_.modify(c.fd.get(), EPOLLIN, &c);
-  c.out.append(kUnavailable);
-  begin_closing(c);
+  refuse(c, ws::UpgradeStatus::kUnavailable, "server busy, please retry later");
 }
 
 void Worker::unpark(Connection& c) {
@@ -114,7 +105,8 @@ void Worker::receive_queue() {
 
 void Worker::adopt(int fd, const char* bytes, size_t size) {
   ++handoffs_received_;
-  Connection& c = add_connection(fd);
+  // Counted here from now on: the sender stopped counting it when it let go.
+  Connection& c = add_connection(fd, limits_.track(fd));
   if (c.state == ConnState::kClosed) return;
   c.adopted = true;
   c.in.append(bytes, size);

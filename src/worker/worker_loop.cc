@@ -75,6 +75,7 @@ Worker::Worker(WorkerSetup& setup)
     : setup_(setup),
       config_(setup.config),
       router_(*this, random_seed()),
+      limits_(setup.index, setup.clients),
       scratch_(std::make_unique_for_overwrite<char[]>(kScratchSize)) {}
 
 Worker::~Worker() = default;
@@ -108,9 +109,11 @@ bool Worker::start() {
       return false;
     }
   }
+  apply_limits();
   if (!setup_.tls_listeners.empty()) {
     tls_ = std::make_unique<TlsTerminator>(loop_, [this](int fd) { add_connection(fd); });
     tls_->set_timeouts(config_.handshake_timeout, config_.close_timeout);
+    tls_->set_limits(&limits_);
     std::string error;
     if (!tls_->start(setup_.tls, error)) {
       LOG_CRIT("worker %d: TLS: %s", setup_.index, error.c_str());
@@ -140,6 +143,11 @@ int Worker::run() {
     if (!migrations_.empty()) finish_migrations(true);
     close_overflowed();
     flush_all();
+    // What is still queued now is what the kernel would not take: the peers that do not
+    // read. Closing them frees memory at once.
+    if (over_memory()) enforce_memory();
+    update_accepting();
+    limits_.log().tick(loop_.now_ms());
     graveyard_.clear();
     if (tls_) tls_->end_iteration();
     // TLS relays outlive their plain side briefly: they still carry its last bytes.
@@ -156,25 +164,44 @@ int Worker::run() {
 
 void Worker::accept_from(int listen_fd, bool tls) {
   for (int i = 0; i < kAcceptBatch; ++i) {
-    int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (held_connections() >= limits_.max_connections()) {
+      update_accepting();
+      return;
+    }
+    sockaddr_storage address{};
+    socklen_t address_size = sizeof address;
+    int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&address), &address_size,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         LOG_WARN("accept4() failed: %s; pausing new connections for %llu ms", std::strerror(errno),
                  static_cast<unsigned long long>(kAcceptPauseMs));
-        pause_accepting();
+        pause_accepting(loop_.now_ms() + kAcceptPauseMs);
         return;
       }
       LOG_ERROR("accept4() failed: %s", std::strerror(errno));
       return;
     }
+    ClientCounts::Ticket client = ClientCounts::kNotCounted;
+    if (!limits_.admit(reinterpret_cast<const sockaddr*>(&address), client, loop_.now_ms())) {
+      if (tls) {
+        // Refused before the TLS handshake: a 503 would first cost us that handshake, the
+        // very work a flood from one address wants us to do. A browser shows both alike.
+        ::close(fd);
+      } else {
+        refuse(add_connection(fd), ws::UpgradeStatus::kUnavailable,
+               "too many connections from your address, retry later");
+      }
+      continue;
+    }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (tls) {
-      tls_->accept(fd);  // its plain end comes back through add_connection()
+      tls_->accept(fd, client);  // its plain end comes back through add_connection()
     } else {
-      add_connection(fd);
+      add_connection(fd, client);
     }
   }
 }
@@ -194,10 +221,10 @@ void Worker::close_listeners(bool keep_tls) {
   });
 }
 
-void Worker::pause_accepting() {
+void Worker::pause_accepting(uint64_t resume_at_ms) {
   if (!accepting_) return;
   accepting_ = false;
-  accept_resume_ms_ = loop_.now_ms() + kAcceptPauseMs;
+  accept_resume_ms_ = resume_at_ms;
   for (auto& l : listeners_) loop_.remove(l->fd());
 }
 
@@ -207,17 +234,20 @@ void Worker::resume_accepting() {
   for (auto& l : listeners_) loop_.add(l->fd(), EPOLLIN, l.get());
 }
 
-Connection& Worker::add_connection(int fd) {
+Connection& Worker::add_connection(int fd, ClientCounts::Ticket client) {
   auto conn = std::make_unique<Connection>(*this, fd, config_.max_message_size);
   Connection& c = *conn;
   c.slot = static_cast<uint32_t>(conns_.size());
+  c.client = client;
   conns_.push_back(std::move(conn));
+  ++pending_handshakes_;
   if (!loop_.add(fd, EPOLLIN, &c)) {
     LOG_ERROR("epoll_ctl(ADD) failed: %s", std::strerror(errno));
     destroy(c);
     return c;
   }
   handshake_timers_.push(c, loop_.now_ms() + seconds_to_ms(config_.handshake_timeout));
+  bound_pending_handshakes();
   return c;
 }
 
@@ -240,6 +270,10 @@ void Worker::on_connection_events(Connection& c, uint32_t events) {
 
 void Worker::on_readable(Connection& c) {
   for (int round = 0; round < kReadRounds && c.state != ConnState::kClosed; ++round) {
+    // Over a memory total nothing more is read (the bytes wait in the kernel) until the end
+    // of this iteration has closed the peers responsible: the totals overshoot by at most
+    // one read.
+    if (over_memory()) return;
     // The rest of a partial frame is read straight behind it in the connection's buffer;
     // everything else lands in the shared scratch buffer, and only what must be kept (a
     // request, a partial frame) is copied out at its exact size: thousands of peers joining
@@ -304,6 +338,11 @@ void Worker::flush(Connection& c) {
   while (!c.out.empty()) {
     ssize_t n = ::send(c.fd.get(), c.out.data(), c.out.size(), MSG_NOSIGNAL);
     if (n > 0) {
+      if (static_cast<size_t>(n) < c.out.size()) {
+        advance_frame_boundary(c, static_cast<size_t>(n));
+      } else {
+        c.out_to_frame = 0;  // all sent: whatever comes next starts a frame
+      }
       c.out.consume(static_cast<size_t>(n));
       continue;
     }
@@ -364,6 +403,7 @@ void Worker::close_overflowed() {
     if (c.state != ConnState::kOpen) continue;
     LOG_INFO("peer does not read: outbound queue over %llu bytes, closing it",
              static_cast<unsigned long long>(config_.max_outbound));
+    drop_unsent(c);
     close_with(c, ws::close_code::kPolicyViolation, "outbound queue over limit");
   }
   overflowed_.clear();
@@ -371,7 +411,12 @@ void Worker::close_overflowed() {
 
 // ---- closing ----
 
+void Worker::leave_handshake(Connection& c) {
+  if (c.state == ConnState::kHandshake) --pending_handshakes_;
+}
+
 void Worker::begin_closing(Connection& c) {
+  leave_handshake(c);
   c.state = ConnState::kClosing;
   c.in.release();
   c.reader = ws::FrameReader(config_.max_message_size);
@@ -383,6 +428,9 @@ void Worker::destroy(Connection& c) {
   if (c.state == ConnState::kClosed) return;
   if (c.parked) unpark(c);
   router_.on_leave(c);
+  leave_handshake(c);
+  limits_.release(c.client);
+  c.client = ClientCounts::kNotCounted;
   DeadlineQueue::remove(c);
   // Deregister explicitly: after a handoff the socket is still open in another process,
   // and epoll keeps reporting an open file description until every copy is closed.
@@ -409,6 +457,7 @@ int Worker::next_timeout_ms() {
     if (DeadlineNode* n = q->front()) next = std::min(next, n->deadline_ms);
   }
   if (tls_) next = std::min(next, tls_->next_deadline_ms());
+  next = std::min(next, limits_.log().next_deadline_ms());
   if (!accepting_ && !stopping_) next = std::min(next, accept_resume_ms_);
   if (stopping_) next = std::min(next, stop_deadline_ms_);
   // Parked handoffs and arriving groups are retried / checked on a short period.
@@ -499,6 +548,8 @@ void Worker::reload() {
 }
 
 void Worker::apply_limits() {
+  limits_.configure(config_, !setup_.tls_listeners.empty());
+  router_.set_max_peers_per_key(config_.max_peers_per_key);
   for (auto& c : conns_) c->reader.set_max_message_size(config_.max_message_size);
   // A shorter heartbeat interval applies at once rather than after the old period.
   heartbeat_timers_.clamp(loop_.now_ms() + seconds_to_ms(config_.heartbeat_interval));

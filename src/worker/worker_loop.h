@@ -17,6 +17,8 @@
 #include "worker/connection.h"
 #include "worker/router.h"
 #include "worker/tls_terminator.h"
+#include "worker/worker_limits.h"
+#include "ws/http_upgrade.h"
 
 namespace sigver {
 
@@ -43,6 +45,9 @@ class Worker final : public PeerOutput {
   void close(Peer& peer, uint16_t code, std::string_view reason) override;
 
   // Frame callbacks of an open connection (see worker_frames.cc).
+  // Every message and ping or pong counts against max_messages_per_second; false: the peer
+  // went over and is being closed.
+  bool within_rate(Connection& c);
   bool on_ws_message(Connection& c, ws::Opcode opcode, char* data, size_t size);
   bool on_ws_ping(Connection& c, char* data, size_t size);
   bool on_ws_close(Connection& c, uint16_t code, std::string_view reason);
@@ -55,9 +60,11 @@ class Worker final : public PeerOutput {
 
   bool start();
   void accept_from(int listen_fd, bool tls);
-  void pause_accepting();
+  // Stops accepting until `resume_at_ms` (kNoDeadline: until connections end, see
+  // update_accepting()).
+  void pause_accepting(uint64_t resume_at_ms);
   void resume_accepting();
-  Connection& add_connection(int fd);
+  Connection& add_connection(int fd, ClientCounts::Ticket client = ClientCounts::kNotCounted);
   void on_readable(Connection& c);
   void on_writable(Connection& c);
   void handle_handshake(Connection& c);
@@ -84,6 +91,27 @@ class Worker final : public PeerOutput {
   void flush(Connection& c);
   void flush_all();
   void close_overflowed();
+  // ---- limits (worker_enforce.cc) ----
+  // Connections this worker holds, as max_connections counts them.
+  size_t held_connections() const;
+  // Pauses accepting at max_connections and resumes below it.
+  void update_accepting();
+  // A request that is refused with an HTTP status (403, 503): answer, then close.
+  void refuse(Connection& c, ws::UpgradeStatus status, std::string_view reason);
+  // max_pending_handshakes: a new pending connection arrived; drop the oldest if over.
+  void bound_pending_handshakes();
+  // Reading stops while the worker's buffers are over their totals, until enforce_memory()
+  // closed the peers responsible.
+  bool over_memory() const { return limits_.outbound_over() || limits_.inbound_over(); }
+  void enforce_memory();
+  void evict_outbound();
+  void evict_inbound();
+  // Drops the unsent messages of a peer that is being closed for not reading: only the rest
+  // of a frame already partly sent stays, so the close frame after it is still well formed.
+  void drop_unsent(Connection& c);
+  // After send() took `sent` bytes of c.out: where the next whole frame starts.
+  void advance_frame_boundary(Connection& c, size_t sent);
+  void leave_handshake(Connection& c);
   void run_timers();
   int next_timeout_ms();
   void heartbeat(Connection& c);
@@ -96,6 +124,7 @@ class Worker final : public PeerOutput {
   Config config_;
   EventLoop loop_;
   Router router_;
+  WorkerLimits limits_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unique_ptr<TlsTerminator> tls_;  // wss:// clients; null without TLS listeners
   std::unique_ptr<SignalSource> signals_;
@@ -125,7 +154,9 @@ class Worker final : public PeerOutput {
   DeadlineQueue closing_timers_;
   std::unique_ptr<char[]> scratch_;  // shared read buffer: idle peers own no input buffer
   DecodedMessage decoded_;
-  uint64_t accept_resume_ms_ = 0;  // accepting paused (out of descriptors) until then
+  uint64_t accept_resume_ms_ = 0;  // accepting paused until then (kNoDeadline: at the
+                                   // connection limit)
+  size_t pending_handshakes_ = 0;  // connections in kHandshake (they sit in handshake_timers_)
   uint64_t stop_deadline_ms_ = 0;  // graceful stop: give up waiting for peers then
   bool accepting_ = true;
   bool stopping_ = false;

@@ -28,6 +28,7 @@ inline constexpr uint16_t kInvalidPayload = 1007;
 inline constexpr uint16_t kPolicyViolation = 1008;
 inline constexpr uint16_t kMessageTooBig = 1009;
 inline constexpr uint16_t kInternalError = 1011;
+inline constexpr uint16_t kTryAgainLater = 1013;
 inline constexpr uint16_t kBadKey = 4001;
 inline constexpr uint16_t kHeartbeat = 4002;
 inline constexpr uint16_t kBadMessage = 4003;
@@ -73,6 +74,8 @@ class FrameReader {
   size_t feed(char* data, size_t size, FrameHandler& handler);
 
   bool assembling() const { return fragmented_; }
+  // Heap held for a fragmented message being assembled (charged to the inbound account).
+  size_t buffered_bytes() const { return fragments_.capacity(); }
 
   // Moving a connection to another process mid-message: what was assembled so far, and
   // resuming from it on the other side.
@@ -89,7 +92,7 @@ class FrameReader {
   uint32_t max_message_size_ = 0;
   bool fragmented_ = false;
   Opcode message_opcode_ = Opcode::kBinary;
-  Buffer fragments_;
+  Buffer fragments_{Buffer::Account::kInbound};
 };
 
 // Writing server frames (never masked, always FIN).
@@ -98,6 +101,9 @@ size_t frame_header_size(size_t payload_size);
 // Writes the header of a FIN frame into `out` (at least frame_header_size() bytes);
 // returns its size.
 size_t write_frame_header(char* out, Opcode opcode, size_t payload_size);
+// The whole size (header + payload) of the server frame that starts at `frame`, which must
+// hold the complete header (as every frame this file wrote does).
+size_t server_frame_size(const char* frame);
 // Appends a whole frame.
 void append_frame(Buffer& out, Opcode opcode, const void* payload, size_t size);
 // Appends a close frame with `code` and `reason` (cut to fit the 125-byte control limit at a

@@ -20,6 +20,16 @@ size_t frame_header_size(size_t payload_size) {
   return 10;
 }
 
+size_t server_frame_size(const char* frame) {
+  const auto* p = reinterpret_cast<const unsigned char*>(frame);
+  const size_t length7 = p[1] & 0x7F;
+  if (length7 < 126) return 2 + length7;
+  if (length7 == 126) return 4 + ((size_t{p[2]} << 8) | p[3]);
+  uint64_t length = 0;
+  for (int i = 0; i < 8; ++i) length = (length << 8) | p[2 + i];
+  return 10 + static_cast<size_t>(length);
+}
+
 size_t write_frame_header(char* out, Opcode opcode, size_t payload_size) {
   auto* p = reinterpret_cast<unsigned char*>(out);
   p[0] = static_cast<unsigned char>(0x80 | static_cast<uint8_t>(opcode));

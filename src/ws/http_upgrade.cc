@@ -68,6 +68,8 @@ struct RequestFacts {
   bool version_13 = false;
   int key_count = 0;
   std::string_view key;
+  int origin_count = 0;
+  std::string_view origin;
 };
 
 RequestFacts& facts_of(llhttp_t* parser) { return *static_cast<RequestFacts*>(parser->data); }
@@ -115,6 +117,9 @@ int on_header_value_complete(llhttp_t* parser) {
   } else if (ascii_iequals(name, "sec-websocket-key")) {
     ++facts.key_count;
     facts.key = value;
+  } else if (ascii_iequals(name, "origin")) {
+    ++facts.origin_count;
+    facts.origin = value;
   }
   return 0;
 }
@@ -176,9 +181,13 @@ UpgradeRequest check_handshake(const llhttp_t& parser, const RequestFacts& facts
   if (facts.key_count != 1 || !is_base64_of_16_bytes(facts.key)) {
     return failure(UpgradeStatus::kBadRequest, "invalid Sec-WebSocket-Key");
   }
+  // A browser sends one Origin (RFC 6454 7.3); two could make an origin check ambiguous.
+  if (facts.origin_count > 1) return failure(UpgradeStatus::kBadRequest, "more than one Origin");
   UpgradeRequest request;
   request.status = UpgradeStatus::kOk;
   request.key = key_from_target(facts.url);
+  request.origin = facts.origin;
+  request.has_origin = facts.origin_count == 1;
   request.accept = compute_accept(facts.key);
   request.header_size = header_size;
   return request;
@@ -196,6 +205,10 @@ StatusLine status_line(UpgradeStatus status) {
       return {426, "Upgrade Required"};
     case UpgradeStatus::kHeadersTooLarge:
       return {431, "Request Header Fields Too Large"};
+    case UpgradeStatus::kForbidden:
+      return {403, "Forbidden"};
+    case UpgradeStatus::kUnavailable:
+      return {503, "Service Unavailable"};
     case UpgradeStatus::kNeedMore:
     case UpgradeStatus::kOk:
     case UpgradeStatus::kBadRequest:
@@ -261,6 +274,7 @@ void append_error_response(Buffer& out, UpgradeStatus status, std::string_view r
   response += line.text;
   response += "\r\nConnection: close\r\nContent-Type: text/plain\r\n";
   if (line.code == 426) response += "Sec-WebSocket-Version: 13\r\nUpgrade: websocket\r\n";
+  if (line.code == 503) response += "Retry-After: " + std::to_string(kRetryAfterSeconds) + "\r\n";
   response += "Content-Length: " + std::to_string(reason.size() + 1) + "\r\n\r\n";
   response += reason;
   response += '\n';

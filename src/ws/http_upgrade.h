@@ -17,6 +17,9 @@ enum class UpgradeStatus {
   kUpgradeRequired,  // 426: a plain HTTP request without "Upgrade: websocket"
   kBadVersion,       // 426 + "Sec-WebSocket-Version: 13": another WebSocket version
   kHeadersTooLarge,  // 431: the header block is over the limit
+  // Not found by the parser; the server's answers to a valid request it refuses:
+  kForbidden,    // 403: the page's Origin is not allowed
+  kUnavailable,  // 503 + Retry-After: over a limit, or no worker can take the connection
 };
 
 struct UpgradeRequest {
@@ -24,6 +27,9 @@ struct UpgradeRequest {
   // With kOk: the request target's path after its first '/', query string removed, not
   // percent-decoded (may contain '/', may be empty). Points into the parsed bytes.
   std::string_view key;
+  // With kOk: the Origin header's value (a browser page's origin), empty without one.
+  std::string_view origin;
+  bool has_origin = false;
   // With kOk: the Sec-WebSocket-Accept value to answer with.
   std::string accept;
   // With kOk: the size of the request (through the blank line); bytes after it are already
@@ -42,7 +48,9 @@ std::string compute_accept(std::string_view sec_websocket_key);
 // Appends "HTTP/1.1 101 Switching Protocols" with the upgrade headers.
 void append_upgrade_response(Buffer& out, std::string_view accept);
 // Appends a complete error response (status line, Connection: close, Content-Length, a short
-// text body; 426 also gets "Sec-WebSocket-Version: 13" / "Upgrade: websocket").
+// text body; 426 also gets "Sec-WebSocket-Version: 13" / "Upgrade: websocket", 503 gets
+// "Retry-After").
+inline constexpr unsigned kRetryAfterSeconds = 10;
 void append_error_response(Buffer& out, UpgradeStatus status, std::string_view reason);
 
 }  // namespace sigver::ws

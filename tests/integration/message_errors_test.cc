@@ -91,8 +91,20 @@ TEST_F(BadMessageTest, MessageWithNoTypeIsClosedWith4003) {
   ExpectClosedWith4003(opcode::kBinary, "");
 }
 
-TEST_F(BadMessageTest, MessageWithOnlyAnUnknownFieldIsClosedWith4003) {
-  ExpectClosedWith4003(opcode::kBinary, wire::varint_field(9, 1));
+// A newer client's message type is a valid Message with only unknown fields: protocol.md
+// says to ignore it (protobuf forward compatibility), and the peer keeps relaying.
+TEST_F(BadMessageTest, MessageWithOnlyUnknownFieldsIsIgnored) {
+  Peer member, joiner;
+  uint32_t id = 0;
+  ASSERT_NO_FATAL_FAILURE(MakePair(member, joiner, id));
+  ASSERT_TRUE(member.send_raw_message(wire::varint_field(9, 1)));
+  ASSERT_TRUE(member.send_raw_message(wire::bytes_field(15, "from the future") +
+                                      wire::varint_field(6, 7)));
+  ASSERT_TRUE(member.send_content(id, "still here"));
+  EXPECT_TRUE(IsContent(joiner.receive(), 0, "still here"));
+  EXPECT_TRUE(ReceivedNothing(member.sync())) << "the member was not closed";
+  ASSERT_TRUE(joiner.send_content(0, "and back"));
+  EXPECT_TRUE(IsContent(member.receive(), id, "and back"));
 }
 
 TEST_F(BadMessageTest, IsFirstFromAPeerIsClosedWith4003) {

@@ -1,0 +1,134 @@
+// The worker acting on its limits (worker_limits.h decides): refusing requests, pausing
+// accepting, bounding pending handshakes, and closing the peers that make the worker's
+// buffers grow past their totals. Memory stays bounded whatever clients do; a peer that
+// reads and writes normally is never closed because others don't.
+#include <algorithm>
+#include <cstdio>
+#include <utility>
+#include <vector>
+
+#include "core/log.h"
+#include "worker/worker_loop.h"
+#include "ws/http_upgrade.h"
+
+namespace sigver {
+namespace {
+
+std::string kib(size_t bytes) { return std::to_string((bytes + 1023) / 1024) + " KiB"; }
+
+}  // namespace
+
+size_t Worker::held_connections() const {
+  // A TLS client whose plain side stays here counts twice (relay and connection), as it
+  // also holds more descriptors; the derived default allows for that.
+  return conns_.size() + (tls_ ? tls_->size() : 0);
+}
+
+void Worker::update_accepting() {
+  if (stopping_) return;
+  const bool full = held_connections() >= limits_.max_connections();
+  if (full && accepting_) {
+    char what[128];
+    std::snprintf(what, sizeof what,
+                  "worker holds %zu connections; accepting paused until some end",
+                  held_connections());
+    limits_.log().hit(Limit::kConnections, loop_.now_ms(), what);
+    pause_accepting(kNoDeadline);
+  } else if (!full && !accepting_ && accept_resume_ms_ == kNoDeadline) {
+    LOG_INFO("worker %d: below max_connections (%zu), accepting again", setup_.index,
+             limits_.max_connections());
+    resume_accepting();
+  }
+}
+
+void Worker::refuse(Connection& c, ws::UpgradeStatus status, std::string_view reason) {
+  if (c.state != ConnState::kHandshake) return;
+  ws::append_error_response(c.out, status, reason);
+  begin_closing(c);
+}
+
+void Worker::bound_pending_handshakes() {
+  if (pending_handshakes_ <= limits_.max_pending_handshakes()) return;
+  // Deadlines share one duration, so the head of the queue is the oldest connection.
+  DeadlineNode* oldest = handshake_timers_.front();
+  if (!oldest) return;
+  limits_.log().hit(Limit::kPendingHandshakes, loop_.now_ms(),
+                    "too many connections without a finished upgrade; dropping the oldest");
+  destroy(static_cast<Connection&>(*oldest));
+}
+
+void Worker::advance_frame_boundary(Connection& c, size_t sent) {
+  // Only an open connection's queue is ever cut, and only it is sure to hold frames after
+  // the boundary (an HTTP error response is not a frame).
+  if (c.state != ConnState::kOpen) return;
+  size_t at = c.out_to_frame;
+  if (sent < at) {
+    c.out_to_frame = static_cast<uint32_t>(at - sent);
+    return;
+  }
+  // Walks only the frames this send() finished: the cost is per byte already sent. Every
+  // frame was appended whole, so each header read here is complete.
+  const char* data = c.out.data();
+  while (at < sent) at += ws::server_frame_size(data + at);
+  c.out_to_frame = static_cast<uint32_t>(at - sent);
+}
+
+void Worker::drop_unsent(Connection& c) {
+  c.out.truncate(c.out_to_frame);
+  if (c.out.empty()) c.out_to_frame = 0;
+}
+
+void Worker::enforce_memory() {
+  if (limits_.outbound_over()) evict_outbound();
+  if (limits_.inbound_over()) evict_inbound();
+}
+
+void Worker::evict_outbound() {
+  // After the flush, bytes still queued are the ones the kernel refused: only peers whose
+  // socket is full (`writing`) are candidates, largest queue first.
+  std::vector<std::pair<size_t, Connection*>> stuck;
+  for (auto& c : conns_) {
+    if (c->writing && c->out.capacity() > 0 && c->state != ConnState::kClosed) {
+      stuck.emplace_back(c->out.capacity(), c.get());
+    }
+  }
+  std::sort(stuck.begin(), stuck.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  const uint64_t bound = limits_.max_outbound_total();
+  for (auto& [size, c] : stuck) {
+    if (!limits_.outbound_over()) break;
+    std::string what = "worker output over " + kib(bound) +
+                       "; closing a peer that does not read (" + kib(size) + " queued) with 1008";
+    limits_.log().hit(Limit::kOutboundTotal, loop_.now_ms(), what.c_str());
+    if (c->state == ConnState::kOpen) {
+      drop_unsent(*c);
+      close_with(*c, ws::close_code::kPolicyViolation, "server output over limit");
+    } else {
+      destroy(*c);  // already closing and still not reading: its close frame cannot wait
+    }
+  }
+}
+
+void Worker::evict_inbound() {
+  std::vector<std::pair<size_t, Connection*>> holding;
+  for (auto& c : conns_) {
+    const size_t held = c->inbound_bytes();
+    if (held > 0 && c->state != ConnState::kClosed) holding.emplace_back(held, c.get());
+  }
+  std::sort(holding.begin(), holding.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  const uint64_t bound = limits_.max_inbound_total();
+  for (auto& [size, c] : holding) {
+    if (!limits_.inbound_over()) break;
+    std::string what = "worker input over " + kib(bound) + "; closing a peer holding " + kib(size) +
+                       " of unfinished input";
+    limits_.log().hit(Limit::kInboundTotal, loop_.now_ms(), what.c_str());
+    if (c->state == ConnState::kOpen) {
+      close_with(*c, ws::close_code::kPolicyViolation, "server input over limit");
+    } else {
+      destroy(*c);
+    }
+  }
+}
+
+}  // namespace sigver
