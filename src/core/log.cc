@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,7 +26,7 @@ struct State {
   unsigned long long lost = 0;
   int lost_errno = 0;
   pid_t lost_pid = 0;
-  bool torn = false;  // a failed write left part of a line (no newline) in the file
+  bool torn = false;  // a failed write of ours left part of a line (no newline) in the file
 };
 State& state() {
   static State s;
@@ -38,7 +39,22 @@ constexpr const char* kNames[] = {"debug", "info", "notice", "warn", "error", "c
 constexpr int kWriteAttempts = 4;
 
 int open_append(const std::string& path) {
+  // Readable too when allowed, so that ends_mid_line() can look at the last byte.
+  const int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd >= 0 || errno != EACCES) return fd;
   return ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
+
+// True when the file does not end with a newline: a write that failed half-way, in this
+// process or in another one sharing the file, left part of a line. `torn` (this process
+// tore a line) answers when the file cannot be read (stderr, a pipe).
+bool ends_mid_line(int fd, bool torn) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return torn;
+  if (st.st_size == 0) return false;
+  char last = 0;
+  if (::pread(fd, &last, 1, st.st_size - 1) != 1) return torn;
+  return last != '\n';
 }
 
 // "2026/11/26 09:00:00 [warn] 1234#0: " into `out`; returns its length.
@@ -155,7 +171,7 @@ void vwrite(Level lvl, const char* fmt, va_list args) {
     // takes nothing, this line is lost too and the count goes on.
     char note[512];
     size_t k = 0;
-    if (s.torn) note[k++] = '\n';
+    if (ends_mid_line(s.fd, s.torn)) note[k++] = '\n';
     k += format_prefix(note + k, sizeof note - k, Level::kWarn, s);
     const int w = std::snprintf(note + k, sizeof note - k - 1,
                                 "error log: %llu lines lost while writing failed: %s", s.lost,

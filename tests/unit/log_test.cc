@@ -125,6 +125,24 @@ TEST_F(LogTest, LinesPastTheFileSizeLimitAreCountedAndTheReportStartsOnItsOwnLin
   EXPECT_TRUE(lines[next + 2].ends_with("and once more")) << lines[next + 2];
 }
 
+TEST_F(LogTest, ReportStartsOnItsOwnLineAfterHalfALineOfAnotherProcess) {
+  ASSERT_NO_FATAL_FAILURE(Open("/dev/full"));
+  log::write(log::Level::kInfo, "lost");
+  log::write(log::Level::kInfo, "lost too");
+  // What a process sharing the file leaves when its write fails half-way.
+  std::ofstream(path_, std::ios::binary) << "2026/11/26 09:00:00 [deb";
+  ASSERT_NO_FATAL_FAILURE(Open(path_));
+  log::write(log::Level::kInfo, "back");
+  const std::vector<std::string> lines = Lines(ReadAll(path_));
+  ASSERT_EQ(lines.size(), 3u) << ReadAll(path_);
+  EXPECT_EQ(lines[0], "2026/11/26 09:00:00 [deb");
+  EXPECT_TRUE(
+      lines[1].ends_with("error log: 2 lines lost while writing failed: No space left on "
+                         "device"))
+      << lines[1];
+  EXPECT_TRUE(lines[2].ends_with("back")) << lines[2];
+}
+
 TEST_F(LogTest, AChildForkedAfterALossDoesNotReportItsParentsLostLines) {
   ASSERT_NO_FATAL_FAILURE(Open("/dev/full"));
   for (int i = 0; i < 3; ++i) log::write(log::Level::kInfo, "lost in the parent %d", i);
