@@ -45,6 +45,13 @@ e2e-test: build
 bench: build
 	tools/bench/run.sh $(BUILD_DIR)
 
+# 10 minutes (SOAK_SECONDS) of churn against the real server with 4 workers, reloads and
+# worker-count changes; fails if memory or descriptors grow, a process dies or a message is
+# lost. Writes the "## Soak" section of bench/RESULTS.md. Not part of `make test`.
+.PHONY: soak
+soak: build
+	tools/soak/run.sh $(BUILD_DIR)
+
 clean:
 	rm -rf $(BUILD_DIR) $(SANITIZE_DIR)
 
