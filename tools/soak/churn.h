@@ -93,6 +93,7 @@ class Churn final : public bench::ClientHandler {
     kGone,
   };
   static constexpr size_t kMaxWindow = 4;
+  static constexpr uint32_t kNone = UINT32_MAX;
 
   struct Peer {
     uint32_t session = 0;
