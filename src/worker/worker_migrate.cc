@@ -12,30 +12,14 @@
 
 #include "core/key_owner.h"
 #include "core/log.h"
+#include "worker/queue_messages.h"
 #include "worker/worker_loop.h"
 
 namespace sigver {
 namespace {
 
-constexpr uint32_t kMigrationVersion = 1;
 constexpr uint64_t kMigrationWaitMs = 5000;  // an incomplete group is installed after this
 constexpr int kSendRetryMs = 3000;           // how long a full queue may hold up a move
-
-// Fixed part of a kMigrate message, followed by: tried indices (uint32 each), the key, the
-// message being assembled, unread input, unsent output. Host byte order: both ends are the
-// same binary on the same machine.
-struct MigrationHeader {
-  uint32_t version;
-  int32_t source;
-  uint64_t token;       // one group move from `source`
-  uint32_t group_size;  // peers moving with this group
-  uint32_t index;       // this peer's index among them
-  int32_t member_position;
-  int32_t bound_to;
-  uint32_t id;
-  uint8_t up_open, down_open, missed_heartbeats, assembling, opcode, pad[3];
-  uint32_t tried_count, key_size, assembled_size, in_size, out_size;
-};
 
 uint64_t seconds_to_ms(double s) { return static_cast<uint64_t>(s * 1000.0 + 0.5); }
 
@@ -67,12 +51,12 @@ void Worker::replace_listeners(ChannelMessage& msg) {
 }
 
 void Worker::resize(ChannelMessage& msg) {
-  uint32_t count = 0;
-  if (msg.payload.size() != sizeof count) {
+  const std::optional<uint32_t> decoded = decode_resize(msg.payload);
+  if (!decoded) {
     LOG_ERROR("malformed resize message: dropped");
     return;
   }
-  std::memcpy(&count, msg.payload.data(), sizeof count);
+  const uint32_t count = *decoded;
   if (count == 0 || count != msg.fds.size()) {
     LOG_ERROR("resize message for %u workers with %zu queues: dropped", count, msg.fds.size());
     return;
@@ -122,11 +106,11 @@ void Worker::migrate_group(const std::string& key, int owner) {
   if (exported.empty()) return;
   const uint64_t token = ++migration_token_;
   const int queue = setup_.outboxes[static_cast<size_t>(owner)];
-  std::string payload;
   for (size_t i = 0; i < exported.size(); ++i) {
     const ExportedPeer& e = exported[i];
     auto& c = static_cast<Connection&>(*e.peer);
-    MigrationHeader h{};
+    MigratedPeer m;
+    MigrationHeader& h = m.header;
     h.version = kMigrationVersion;
     h.source = setup_.index;
     h.token = token;
@@ -140,18 +124,12 @@ void Worker::migrate_group(const std::string& key, int owner) {
     h.missed_heartbeats = c.missed_heartbeats;
     h.assembling = c.reader.assembling();
     h.opcode = static_cast<uint8_t>(c.reader.assembling_opcode());
-    h.tried_count = static_cast<uint32_t>(e.tried.size());
-    h.key_size = static_cast<uint32_t>(key.size());
-    h.assembled_size = static_cast<uint32_t>(c.reader.assembled().size());
-    h.in_size = static_cast<uint32_t>(c.in.size());
-    h.out_size = static_cast<uint32_t>(c.out.size());
-    payload.assign(reinterpret_cast<const char*>(&h), sizeof h);
-    payload.append(reinterpret_cast<const char*>(e.tried.data()), e.tried.size() * 4);
-    payload += key;
-    payload += c.reader.assembled();
-    payload += c.in.view();
-    payload += c.out.view();
-    int err = send_waiting(queue, payload, c.fd.get());
+    m.tried = e.tried;
+    m.key = key;
+    m.assembled = c.reader.assembled();
+    m.in = c.in.view();
+    m.out = c.out.view();
+    int err = send_waiting(queue, encode_migrated_peer(m), c.fd.get());
     if (err) {
       LOG_ERROR("cannot move a peer of a group to worker %d: %s; closing it", owner,
                 std::strerror(err));
@@ -162,30 +140,17 @@ void Worker::migrate_group(const std::string& key, int owner) {
 }
 
 void Worker::receive_migrated_peer(ChannelMessage& msg) {
-  MigrationHeader h;
-  if (msg.fds.size() != 1 || msg.payload.size() < sizeof h) {
+  if (msg.fds.size() != 1 || msg.payload.size() < sizeof(MigrationHeader)) {
     LOG_ERROR("malformed group move message: dropped");
     return;
   }
-  std::memcpy(&h, msg.payload.data(), sizeof h);
-  const size_t expected =
-      sizeof h + size_t{h.tried_count} * 4 + h.key_size + h.assembled_size + h.in_size + h.out_size;
-  if (h.version != kMigrationVersion || expected != msg.payload.size() || h.index >= h.group_size ||
-      h.group_size > (1u << 20)) {
+  std::optional<MigratedPeer> decoded = decode_migrated_peer(msg.payload);
+  if (!decoded) {
     LOG_ERROR("inconsistent group move message: dropped");
     return;
   }
-  const char* p = msg.payload.data() + sizeof h;
-  auto take = [&p](size_t n) {
-    std::string_view v(p, n);
-    p += n;
-    return v;
-  };
-  std::string_view tried = take(size_t{h.tried_count} * 4);
-  std::string_view key = take(h.key_size);
-  std::string_view assembled = take(h.assembled_size);
-  std::string_view in = take(h.in_size);
-  std::string_view out = take(h.out_size);
+  const MigrationHeader& h = decoded->header;
+  const std::string_view key = decoded->key;
 
   PendingMigration* pending = nullptr;
   for (auto& m : migrations_) {
@@ -209,9 +174,11 @@ void Worker::receive_migrated_peer(ChannelMessage& msg) {
   conn->state = ConnState::kOpen;
   conn->adopted = true;
   conn->missed_heartbeats = h.missed_heartbeats;
-  if (h.assembling) conn->reader.resume_assembly(static_cast<ws::Opcode>(h.opcode), assembled);
-  conn->in.append(in);
-  conn->out.append(out);
+  if (h.assembling) {
+    conn->reader.resume_assembly(static_cast<ws::Opcode>(h.opcode), decoded->assembled);
+  }
+  conn->in.append(decoded->in);
+  conn->out.append(decoded->out);
   ExportedPeer& e = pending->state[h.index];
   e.peer = conn.get();
   e.member_position = h.member_position;
@@ -219,8 +186,7 @@ void Worker::receive_migrated_peer(ChannelMessage& msg) {
   e.id = h.id;
   e.up_open = h.up_open;
   e.down_open = h.down_open;
-  e.tried.resize(h.tried_count);
-  if (h.tried_count) std::memcpy(e.tried.data(), tried.data(), tried.size());
+  e.tried = std::move(decoded->tried);
   pending->peers[h.index] = std::move(conn);
   if (++pending->received == pending->peers.size()) finish_migrations(false);
 }
@@ -239,29 +205,17 @@ void Worker::finish_migrations(bool expired_only) {
                pending.source, pending.received, pending.peers.size());
     }
     // Renumber around the peers that never arrived.
-    std::vector<int> renumber(pending.peers.size(), -1);
-    std::vector<ExportedPeer> arrived;
-    for (size_t i = 0; i < pending.peers.size(); ++i) {
-      if (!pending.peers[i]) continue;
-      renumber[i] = static_cast<int>(arrived.size());
-      arrived.push_back(std::move(pending.state[i]));
-    }
-    for (ExportedPeer& e : arrived) {
-      e.bound_to = e.bound_to >= 0 && static_cast<size_t>(e.bound_to) < renumber.size()
-                       ? renumber[static_cast<size_t>(e.bound_to)]
-                       : -1;
-      std::vector<uint32_t> tried;
-      for (uint32_t k : e.tried) {
-        if (k < renumber.size() && renumber[k] >= 0)
-          tried.push_back(static_cast<uint32_t>(renumber[k]));
-      }
-      e.tried = std::move(tried);
-    }
+    std::vector<bool> present;
+    for (const auto& conn : pending.peers) present.push_back(conn != nullptr);
+    std::vector<ExportedPeer> arrived = renumber_arrived(std::move(pending.state), present);
     std::vector<Connection*> installed;
     for (auto& conn : pending.peers) {
       if (!conn) continue;
       Connection& c = *conn;
       c.slot = static_cast<uint32_t>(conns_.size());
+      // Its unsent output may begin inside a frame but ends with a whole one.
+      c.out_to_frame = static_cast<uint32_t>(c.out.size());
+      c.client = limits_.track(c.fd.get());  // the sender stopped counting it
       conns_.push_back(std::move(conn));
       installed.push_back(&c);
     }
