@@ -280,8 +280,13 @@ void Router::import_group(std::string_view key, std::vector<ExportedPeer>& peers
   group.members = std::move(members);
   for (ExportedPeer& e : peers) {
     Peer& p = *e.peer;
-    if (e.bound_to >= 0 && static_cast<size_t>(e.bound_to) < peers.size() && e.id != 0) {
-      p.member = peers[static_cast<size_t>(e.bound_to)].peer;
+    const ExportedPeer* target = e.bound_to >= 0 && static_cast<size_t>(e.bound_to) < peers.size()
+                                     ? &peers[static_cast<size_t>(e.bound_to)]
+                                     : nullptr;
+    // The joining rules bind a peer only to another peer that is a member; a binding the
+    // sender made up (a buggy or hostile worker) is dropped rather than relayed along.
+    if (target && e.id != 0 && target->member_position >= 0 && target->peer != &p) {
+      p.member = target->peer;
       // Ids are random 32-bit values, so a clash with one of this worker's is rare; the
       // member knows the binding by its id, so a clash can only end the binding.
       if (ids_.emplace(e.id, &p).second) {
