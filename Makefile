@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test sanitize-test unit-test e2e-test bench clean format
+.PHONY: all deps configure build run test sanitize-test fuzz unit-test e2e-test bench clean format
 
 all: build
 
@@ -23,16 +23,28 @@ run: build
 	$(BUILD_DIR)/sigverd -c conf/sigver.conf
 
 # Every suite runs under ctest: unit, integration, interop, init script, browser (e2e),
-# format; then everything but the browser and format tests again under ASan + UBSan.
+# format; then everything but the browser and format tests again under ASan + UBSan; then
+# every fuzz target for FUZZ_SECONDS.
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) sanitize-test
+	$(MAKE) fuzz
 
 SANITIZE_DIR ?= build-asan
 sanitize-test: deps
 	cmake -S . -B $(SANITIZE_DIR) -DSIGVER_SANITIZE=ON $(CMAKE_FLAGS)
 	cmake --build $(SANITIZE_DIR) -j $(JOBS)
 	cd $(SANITIZE_DIR) && ctest --output-on-failure -j $(JOBS) -E 'e2e|clang_format'
+
+# libFuzzer targets (tests/fuzz) built with clang, ASan and UBSan, each run FUZZ_SECONDS
+# from the seeds in tests/fuzz/corpus/, two at a time: about 3 x FUZZ_SECONDS after the build.
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+fuzz:
+	@tools/install-deps.sh --fuzz
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) -DSIGVER_FUZZ=ON $(CMAKE_FLAGS)
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_targets
+	tools/run-fuzzers.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
 
 unit-test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L unit
@@ -53,7 +65,7 @@ soak: build
 	tools/soak/run.sh $(BUILD_DIR)
 
 clean:
-	rm -rf $(BUILD_DIR) $(SANITIZE_DIR)
+	rm -rf $(BUILD_DIR) $(SANITIZE_DIR) $(FUZZ_DIR)
 
 format:
 	clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc' 'tests/*.h' 'tools/*.cc' 'tools/*.h')

@@ -5,9 +5,11 @@ set -euo pipefail
 
 packages=(g++ cmake make pkg-config libprotobuf-dev protobuf-compiler libssl-dev libinih-dev
           node-llhttp libgtest-dev python3 python3-websockets openssl clang-format)
-if [ "${1:-}" = "--e2e" ]; then
-  packages+=(chromium nodejs npm)
-fi
+case "${1:-}" in
+  --e2e) packages+=(chromium nodejs npm) ;;
+  # clang with libFuzzer and the sanitizer runtimes, llvm-symbolizer for readable reports.
+  --fuzz) packages+=(clang libclang-rt-14-dev llvm) ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

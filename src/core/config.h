@@ -11,6 +11,8 @@ namespace sigver {
 struct ListenAddress {
   std::string host = "0.0.0.0";  // IPv4 dotted quad, IPv6 literal (without brackets), or name
   uint16_t port = 8000;
+
+  bool operator==(const ListenAddress&) const = default;
 };
 
 struct Config {
@@ -59,6 +61,9 @@ struct Config {
   std::string log_level = "info";    // debug | info | notice | warn | error
 
   std::string source;  // the file it was loaded from ("" = built-in defaults)
+
+  // Every field, so that a setting added later is compared too (tests, fuzzing).
+  bool operator==(const Config&) const = default;
 };
 
 // Loads `path` over the defaults in `config`. On failure returns false and sets `error` to

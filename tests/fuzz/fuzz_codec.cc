@@ -1,9 +1,6 @@
 // libFuzzer target: decode_message must agree with libprotobuf's generated parser on every
 // input, and a forwarded content must be libprotobuf's content with the id replaced (the
-// checks of tests/unit/codec_test.cc's differential test). Not built by CMake:
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I src -I BUILD \
-//     tools/fuzz_codec.cc src/worker/codec.cc BUILD/sigver.pb.cc -lprotobuf -o fuzz_codec
-// where BUILD is a CMake build directory (it holds the generated sigver.pb.{h,cc}).
+// checks of tests/unit/codec_test.cc's differential test).
 #include <google/protobuf/unknown_field_set.h>
 
 #include <cstdlib>
