@@ -1,5 +1,6 @@
 #include "worker/worker_loop.h"
 
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/random.h>
@@ -86,6 +87,11 @@ int run_worker(WorkerSetup& setup) {
 }
 
 bool Worker::start() {
+  // Queues of slow peers are the only large blocks a worker allocates. A fixed threshold
+  // (glibc otherwise raises it after each free) keeps them in their own mappings, returned
+  // to the system when freed, so resident memory follows the accounted totals instead of
+  // keeping the heap's high-water mark.
+  ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   if (!loop_.ok()) {
     LOG_CRIT("epoll_create1() failed: %s", std::strerror(errno));
     return false;

@@ -428,5 +428,24 @@ TEST_F(RouterTest, ExportedGroupImportsWholeIntoAnotherRouter) {
   EXPECT_EQ(k.member, j);
 }
 
+TEST_F(RouterTest, PeerOverMaxPeersPerKeyIsClosedWith1013AndJoinsNothing) {
+  router.set_max_peers_per_key(2);
+  Peer& first = connect();
+  EXPECT_TRUE(out.take(first).isfirst());
+  Peer& second = connect();
+  Peer& third = peers.emplace_back();
+  EXPECT_FALSE(router.on_open(third, "room"));
+  EXPECT_EQ(out.closed[&third], 1013);
+  EXPECT_EQ(third.group, nullptr);
+  EXPECT_EQ(router.find_group("room")->peers.size(), 2u);
+  router.on_leave(third);  // the worker closes it like any peer: nothing to undo
+  // Another key is not affected, and room has space again once one leaves.
+  Peer& elsewhere = peers.emplace_back();
+  EXPECT_TRUE(router.on_open(elsewhere, "other"));
+  router.on_leave(second);
+  Peer& fourth = peers.emplace_back();
+  EXPECT_TRUE(router.on_open(fourth, "room"));
+}
+
 }  // namespace
 }  // namespace sigver

@@ -340,6 +340,8 @@ TEST(ErrorResponse, StatusLinesHeadersAndBody) {
       {UpgradeStatus::kUpgradeRequired, "HTTP/1.1 426 Upgrade Required", true},
       {UpgradeStatus::kBadVersion, "HTTP/1.1 426 Upgrade Required", true},
       {UpgradeStatus::kHeadersTooLarge, "HTTP/1.1 431 Request Header Fields Too Large", false},
+      {UpgradeStatus::kForbidden, "HTTP/1.1 403 Forbidden", false},
+      {UpgradeStatus::kUnavailable, "HTTP/1.1 503 Service Unavailable", false},
   };
   for (const Case& c : cases) {
     Buffer out;
@@ -352,7 +354,27 @@ TEST(ErrorResponse, StatusLinesHeadersAndBody) {
     EXPECT_EQ(r.body, "something went wrong\n");
     EXPECT_EQ(has_header(r, "Sec-WebSocket-Version: 13"), c.is_426);
     EXPECT_EQ(has_header(r, "Upgrade: websocket"), c.is_426);
+    EXPECT_EQ(has_header(r, "Retry-After: " + std::to_string(kRetryAfterSeconds)),
+              c.status == UpgradeStatus::kUnavailable);
   }
+}
+
+TEST(ParseUpgrade, OriginIsReportedWhenPresent) {
+  const UpgradeRequest chrome = parse_upgrade_request(kChromeRequest, kLimit);
+  ASSERT_EQ(chrome.status, UpgradeStatus::kOk);
+  EXPECT_TRUE(chrome.has_origin);
+  EXPECT_EQ(chrome.origin, "https://app.example.org");
+  const UpgradeRequest plain = parse_upgrade_request(request(), kLimit);
+  ASSERT_EQ(plain.status, UpgradeStatus::kOk);
+  EXPECT_FALSE(plain.has_origin) << "not a browser";
+  const std::string empty_origin = request("/key", {{"Origin", ""}});
+  EXPECT_TRUE(parse_upgrade_request(empty_origin, kLimit).has_origin);
+}
+
+TEST(ParseUpgrade, TwoOriginsAreABadRequest) {
+  std::string twice = request("/key", {{"Origin", "https://a.example"}});
+  twice.insert(twice.size() - 2, "Origin: https://b.example\r\n");
+  EXPECT_EQ(status_of(twice), UpgradeStatus::kBadRequest);
 }
 
 TEST(ErrorResponse, EmptyReason) {
