@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -115,7 +116,8 @@ bool ServerProcess::start_once(const std::string& binary, const ServerConfig& co
   }
   const std::string port_text = std::to_string(port_);
   std::ostringstream ini;
-  ini << "[server]\nlisten = 127.0.0.1:" << port_text << "\n";
+  if (!config.error_log.empty()) log_path_ = config.error_log;
+  ini << "[server]\nlisten = " << config.listen_address << ":" << port_text << "\n";
   for (const auto& line : config.server) ini << line << "\n";
   ini << "\n[protocol]\n";
   for (const auto& line : config.protocol) ini << line << "\n";
@@ -170,6 +172,11 @@ bool ServerProcess::start_once(const std::string& binary, const ServerConfig& co
     sigset_t empty_mask;
     sigemptyset(&empty_mask);
     ::sigprocmask(SIG_SETMASK, &empty_mask, nullptr);
+    if (config.open_files > 0) {
+      const rlimit files{static_cast<rlim_t>(config.open_files),
+                         static_cast<rlim_t>(config.open_files)};
+      if (::setrlimit(RLIMIT_NOFILE, &files) != 0) ::_exit(126);
+    }
     ::dup2(null_fd, STDIN_FILENO);
     ::dup2(output_fd, STDOUT_FILENO);
     ::dup2(output_fd, STDERR_FILENO);

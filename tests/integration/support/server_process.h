@@ -25,6 +25,15 @@ struct ServerConfig {
   // When non-empty, the binary is run with these arguments instead of `-c CONFIG`; the
   // literal "{port}" in an argument is replaced by the chosen port (for the seed's CLI).
   std::vector<std::string> args{};
+  // The address of `listen` (the port is always chosen by ServerProcess). 0.0.0.0 only in a
+  // network namespace the test made, where other addresses than loopback can reach it.
+  std::string listen_address = "127.0.0.1";
+  // When > 0, the server runs with this open-file limit (RLIMIT_NOFILE, soft and hard), set
+  // in the child before exec, so the master and its workers inherit it.
+  int open_files = 0;
+  // Where the error log goes; empty = error.log in the temporary directory. log_text()
+  // reads it wherever it is.
+  std::string error_log{};
 };
 
 class ServerProcess {

@@ -1,6 +1,7 @@
 #include "support/ws_client.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
@@ -152,6 +153,20 @@ bool WsClient::connect(uint16_t port, Millis timeout) {
     return false;
   }
   return true;
+}
+
+void WsClient::reset() {
+  if (!fd_) return;
+  const linger abort{1, 0};
+  ::setsockopt(fd_.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+  fd_.reset();
+}
+
+void WsClient::adopt(UniqueFd fd) {
+  fd_ = std::move(fd);
+  in_.clear();
+  // Every wait here is a poll with a deadline, which needs a non-blocking socket.
+  if (fd_) ::fcntl(fd_.get(), F_SETFL, ::fcntl(fd_.get(), F_GETFL) | O_NONBLOCK);
 }
 
 void WsClient::shutdown_write() {

@@ -80,6 +80,12 @@ class WsClient {
   bool connected() const { return fd_.valid(); }
   int fd() const { return fd_.get(); }
   void close() { fd_.reset(); }
+  // Closes with a reset instead of a FIN (SO_LINGER 0): what the server sees when a client
+  // process is killed with unread bytes, or a middlebox drops the connection.
+  void reset();
+  // Takes over a socket connected elsewhere (e.g. in another network namespace); the next
+  // call is usually handshake().
+  void adopt(UniqueFd fd);
   void shutdown_write();
   const std::string& last_error() const { return error_; }
 
