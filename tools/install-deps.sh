@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(g++ cmake make pkg-config libprotobuf-dev protobuf-compiler libssl-dev libinih-dev
-          node-llhttp libgtest-dev python3 python3-websockets openssl clang-format)
+          node-llhttp libgtest-dev libbenchmark-dev python3 python3-websockets openssl
+          clang-format)
 case "${1:-}" in
   --e2e) packages+=(chromium nodejs npm) ;;
   # clang with libFuzzer and the sanitizer runtimes, llvm-symbolizer for readable reports.

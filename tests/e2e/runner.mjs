@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { launchBrowser } from './lib/browser.mjs';
 import { Journal } from './lib/journal.mjs';
 import { scenarios } from './lib/scenarios.mjs';
+import { sendRateReport } from './lib/send_rate.mjs';
 import { startStaticServer } from './lib/static-server.mjs';
 
 const SCENARIO_TIMEOUT_MS = Number(process.env.SIGVER_E2E_SCENARIO_TIMEOUT_MS || 90_000);
@@ -52,7 +53,7 @@ async function expectSteadySignaling(peers) {
 
 async function runScenario(scenario, pageUrl, signalingUrl) {
   const journal = new Journal();
-  const ctx = { browser: null, pageUrl, signalingUrl, journal, peers: [] };
+  const ctx = { browser: null, pageUrl, signalingUrl, journal, peers: [], scenario: scenario.name };
   let verdict;
   try {
     ctx.browser = await withTimeout(launchBrowser(), 40_000, 'browser launch');
@@ -152,6 +153,8 @@ async function main() {
     for (const line of crashes.slice(0, 10)) console.log(`    | ${line}`);
     failed++;
   }
+  console.log(sendRateReport(Number(process.env.SIGVER_E2E_RATE || 200),
+    Number(process.env.SIGVER_E2E_BURST || 400)));
   console.log(`e2e: ${passed} passed, ${failed} failed`);
   process.exit(failed === 0 ? 0 : 1);
 }

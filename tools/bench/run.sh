@@ -6,6 +6,7 @@
 #      and round trips per second, with P member/joiner pairs bouncing ~200-byte contents;
 #   2. idle: server memory (PSS of its process tree) per connected, joined, idle peer;
 #   3. malformed input: does every server process survive a bad frame?
+#   4. what the limits cost per connection and per message (build/limits_bench).
 # Each measure gets a freshly started server. The load generator is tools/bench/*.cc, built
 # here with g++. The reference is installed in a temporary directory with npm (its native
 # `uws` dependency no longer builds, so a small shim over `ws` stands in for it, as in
@@ -320,4 +321,9 @@ for case in "${CASES[@]}"; do row "malformed: $case" "" "$case"; done
       }
     }'
 } | tee "$RESULTS"
+# What the limits cost on the paths they guard (in process, Google Benchmark).
+if [[ -x "$BUILD_DIR/limits_bench" ]]; then
+  { echo; echo "limits, per connection (accept + close) and per message:"
+    "$BUILD_DIR/limits_bench" --benchmark_min_time=0.2 2>/dev/null | grep '^BM_'; } | tee -a "$RESULTS"
+fi
 log "results written to $RESULTS"

@@ -1,6 +1,7 @@
 // The Node side of one test peer: its own isolated browser context and page, running
 // page/peer.js. Every browser call is bounded by a timeout so a stuck browser fails the
 // scenario instead of hanging it.
+import { sendTimes } from './send_rate.mjs';
 import { describeFrame } from './wire.mjs';
 
 const ACTION_TIMEOUT_MS = 10_000;
@@ -16,7 +17,7 @@ export class Peer {
   }
 
   // journal: the scenario's Journal, which collects console lines and signaling frames.
-  static async open(browser, pageUrl, name, journal) {
+  static async open(browser, pageUrl, name, journal, scenario = '') {
     const context = await browser.newContext();
     // Without a camera/microphone grant Chromium shows WebRTC only the default-route
     // interface, under a random *.local mDNS name; with it, the real host candidates,
@@ -29,7 +30,11 @@ export class Peer {
     page.on('crash', () => journal.add(name, 'PAGE CRASHED'));
     page.on('websocket', (ws) => {
       journal.add(name, `websocket ${ws.url()}`);
-      ws.on('framesent', (f) => journal.add(name, `> ${describeFrame(f.payload)}`, 'frame'));
+      const sent = sendTimes(`${scenario} ${name}`);
+      ws.on('framesent', (f) => {
+        sent.push(performance.now());
+        journal.add(name, `> ${describeFrame(f.payload)}`, 'frame');
+      });
       ws.on('framereceived', (f) => journal.add(name, `< ${describeFrame(f.payload)}`, 'frame'));
       ws.on('socketerror', (err) => journal.add(name, `websocket error: ${err}`));
       ws.on('close', () => journal.add(name, 'websocket closed'));

@@ -12,7 +12,7 @@ const freshKey = () => `e2e-${randomBytes(12).toString('base64url')}`;
 // the runner afterwards).
 async function openPeers(ctx, names) {
   const opened = await Promise.all(
-    names.map((name) => Peer.open(ctx.browser, ctx.pageUrl, name, ctx.journal)));
+    names.map((name) => Peer.open(ctx.browser, ctx.pageUrl, name, ctx.journal, ctx.scenario)));
   ctx.peers.push(...opened);
   return opened;
 }
