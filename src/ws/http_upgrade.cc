@@ -230,6 +230,12 @@ UpgradeRequest parse_upgrade_request(std::string_view bytes, size_t max_header_s
   const llhttp_errno_t err = llhttp_execute(&parser, bytes.data(), parsed_size);
   if (err == HPE_PAUSED_UPGRADE && facts.headers_complete) {
     const auto header_size = static_cast<size_t>(llhttp_get_error_pos(&parser) - bytes.data());
+    // llhttp (Debian's build is not strict) also ends the block at a bare CR and counts the
+    // byte after it in: a server must not read line ends differently from a proxy in front
+    // of it (RFC 9112 2.2), and that byte may be the client's first frame.
+    if (header_size == 0 || bytes[header_size - 1] != '\n') {
+      return failure(UpgradeStatus::kBadRequest, "header block does not end with a line feed");
+    }
     return check_handshake(parser, facts, header_size);
   }
   if (err != HPE_OK) {

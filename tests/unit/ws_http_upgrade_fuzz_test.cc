@@ -31,9 +31,8 @@ TEST(HttpUpgradeLineEnds, CrLfOrLfEndTheHeaderBlock) {
 // blank line that ends the header block, and counts that byte into the request: here the
 // first byte of the client's first frame. RFC 9112 2.2 forbids a bare CR; a server that reads
 // line ends differently from a proxy in front of it can be made to see another request.
-// Needs a fix in http_upgrade.cc (refuse a block whose last line does not end in LF),
-// which another change owns right now; enable this test with it.
-TEST(HttpUpgradeLineEnds, DISABLED_BareCrDoesNotEndTheHeaderBlock) {
+// parse_upgrade_request refuses a block whose last line does not end in LF.
+TEST(HttpUpgradeLineEnds, BareCrDoesNotEndTheHeaderBlock) {
   for (const std::string end : {"\rX", "\r\x82", "\r\r"}) {
     const std::string bytes = kHeaders + end;
     UpgradeRequest r = parse_upgrade_request(bytes, kLimit);
