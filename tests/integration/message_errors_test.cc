@@ -98,8 +98,8 @@ TEST_F(BadMessageTest, MessageWithOnlyUnknownFieldsIsIgnored) {
   uint32_t id = 0;
   ASSERT_NO_FATAL_FAILURE(MakePair(member, joiner, id));
   ASSERT_TRUE(member.send_raw_message(wire::varint_field(9, 1)));
-  ASSERT_TRUE(member.send_raw_message(wire::bytes_field(15, "from the future") +
-                                      wire::varint_field(6, 7)));
+  ASSERT_TRUE(
+      member.send_raw_message(wire::bytes_field(15, "from the future") + wire::varint_field(6, 7)));
   ASSERT_TRUE(member.send_content(id, "still here"));
   EXPECT_TRUE(IsContent(joiner.receive(), 0, "still here"));
   EXPECT_TRUE(ReceivedNothing(member.sync())) << "the member was not closed";
