@@ -24,6 +24,15 @@ uint64_t ResidentBytes(pid_t pid) {
   return 0;
 }
 
+// AddressSanitizer keeps freed memory in quarantine and adds its own per allocation, so
+// resident memory says nothing there; the scenario still runs (the limit must act and every
+// process survive).
+#ifdef __SANITIZE_ADDRESS__
+constexpr bool kResidentMemoryMeaningful = false;
+#else
+constexpr bool kResidentMemoryMeaningful = true;
+#endif
+
 class MemoryBoundTest : public MultiWorkerTest {};
 
 TEST_F(MemoryBoundTest, MembersThatNeverReadCannotGrowAWorkerPastTheBound) {
@@ -90,9 +99,10 @@ TEST_F(MemoryBoundTest, MembersThatNeverReadCannotGrowAWorkerPastTheBound) {
                 index, static_cast<unsigned long long>(at_start[index] / kMiB),
                 static_cast<unsigned long long>(peak[index] / kMiB),
                 static_cast<unsigned long long>(bound_above_start / kMiB));
-    EXPECT_LE(peak[index], at_start[index] + bound_above_start)
-        << "worker " << index << ": " << (peak[index] - at_start[index]) / kMiB
-        << " MiB over its start (bound " << bound_above_start / kMiB << " MiB)";
+    if (kResidentMemoryMeaningful)
+      EXPECT_LE(peak[index], at_start[index] + bound_above_start)
+          << "worker " << index << ": " << (peak[index] - at_start[index]) / kMiB
+          << " MiB over its start (bound " << bound_above_start / kMiB << " MiB)";
     EXPECT_TRUE(ProcessAlive(pid)) << "worker " << index;
   }
   EXPECT_TRUE(every_worker_evicted()) << "the bound had to act, after " << rounds << " rounds";
