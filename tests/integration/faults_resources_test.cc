@@ -17,6 +17,9 @@ namespace sigver::itest {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+// Waits for what must come; long, since the machine is shared and may be slow: only a
+// broken server makes a test wait this long.
+constexpr Millis kWait{20000};
 
 bool Readable(WsClient& ws) {
   pollfd pfd{ws.fd(), POLLIN, 0};
@@ -168,7 +171,7 @@ void ResourceFaultsTest::FillTheOpenFileLimitThenLeave(int only_owner) {
     uint32_t id = 0;
     ASSERT_NO_FATAL_FAILURE(ExpectContentAtMember(late[i].peer, "late-up", id));
     ASSERT_TRUE(late[i].peer.send_content(id, "late-down"));
-    EXPECT_TRUE(IsContent(joiner.receive(), 0, "late-down"));
+    EXPECT_TRUE(IsContent(joiner.receive(kWait), 0, "late-down"));
   }
   ASSERT_TRUE(RelayRound(relaying, 3));
   for (NumberedPair* p : relaying) ASSERT_TRUE(ExpectNothingMore(*p));

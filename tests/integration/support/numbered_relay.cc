@@ -12,6 +12,7 @@ using ::testing::AssertionSuccess;
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr Millis kWait{20000};  // what must come; only a broken server waits this long
 
 std::string Name(const NumberedPair& pair) { return "pair " + std::to_string(pair.index); }
 
@@ -163,9 +164,9 @@ AssertionResult ExpectStreamsEnd(NumberedPair& pair, Millis timeout) {
 }
 
 AssertionResult ExpectNothingMore(NumberedPair& pair) {
-  if (auto ok = ReceivedNothing(pair.member.sync()); !ok)
+  if (auto ok = ReceivedNothing(pair.member.sync(kWait)); !ok)
     return AssertionFailure() << Name(pair) << " member: " << ok.message();
-  if (auto ok = ReceivedNothing(pair.joiner.sync()); !ok)
+  if (auto ok = ReceivedNothing(pair.joiner.sync(kWait)); !ok)
     return AssertionFailure() << Name(pair) << " joiner: " << ok.message();
   return AssertionSuccess();
 }
