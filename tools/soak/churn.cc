@@ -25,6 +25,23 @@ constexpr int kCloseHeartbeat = 4002;
 
 }  // namespace
 
+std::string close_name(int code) {
+  switch (code) {
+    case bench::kClosedByEof:
+      return "TCP closed without a close frame";
+    case bench::kClosedByError:
+      return "socket error (connection reset or refused)";
+    case bench::kClosedBadUpgrade:
+      return "no valid 101 answer";
+    case bench::kClosedBadFrame:
+      return "bytes that are no WebSocket frame";
+    case bench::kClosedLocally:
+      return "closed by this tool";
+    default:
+      return "close code " + std::to_string(code);
+  }
+}
+
 const char* kind_name(Churn::Kind kind) {
   switch (kind) {
     case Churn::Kind::kNormal:
@@ -115,8 +132,14 @@ void Churn::error(uint32_t peer, const std::string& kind, const std::string& det
                   kind_name(s.kind), s.key.c_str(), kind.c_str(), detail.empty() ? "" : ": ",
                   detail.c_str());
   }
-  error_details_.emplace_back(text);
-  std::fprintf(stderr, "soak: %s\n", text);
+  std::string line = text;
+  if (!last_event_.empty()) {
+    std::snprintf(text, sizeof text, " (%.2f s after %s)", now() - last_event_at_,
+                  last_event_.c_str());
+    line += text;
+  }
+  error_details_.push_back(line);
+  std::fprintf(stderr, "soak: %s\n", line.c_str());
 }
 
 // ---- Sessions ----
@@ -233,15 +256,20 @@ void Churn::after_reply(uint32_t peer) {
   Peer& p = peers_[peer];
   Session& s = sessions_[p.session];
   const uint32_t half = std::max(1u, p.target / 2);
+  // Leaves are deferred to a timer: we are inside the ClientLoop's read of a socket, and a
+  // peer going silent must take the unread rest of that read with it.
   if (s.kind == Kind::kJoinerLeaves && !s.joiner_left && p.replies >= half) {
     s.joiner_left = true;
-    leave(peer, pick_leave());
+    p.state = State::kMember;  // no more requests, no isEnd: it leaves mid-relay
+    schedule(now(), peer, TimerKind::kLeave);
     return;
   }
-  if (s.kind == Kind::kMemberLeaves && !s.founder_departed && p.replies >= half &&
+  if (s.kind == Kind::kMemberLeaves && !s.founder_leave_scheduled && p.replies >= half &&
       s.bound_joiners == s.planned_joiners) {
-    leave(s.founder, pick_leave());
+    s.founder_leave_scheduled = true;
+    schedule(now(), s.founder, TimerKind::kLeave);
   }
+  if (p.state != State::kRelaying) return;
   if (p.replies == p.sent && p.sent >= p.target) {
     finish_relay(peer);
   } else {
@@ -423,7 +451,13 @@ void Churn::sweep() {
   const double t = now();
   size_t kept = 0;
   for (uint32_t peer : active_) {
-    if (peers_[peer].state != State::kGone) active_[kept++] = peer;
+    if (peers_[peer].state != State::kGone) {
+      active_[kept++] = peer;
+    } else {
+      // The ClientLoop keeps every connection it made; what a closed one had buffered (up to
+      // a 64 KiB content) is given back here, outside its read.
+      std::string().swap(loop_.conn(peer).in);
+    }
   }
   active_.resize(kept);
   for (size_t i = 0; i < active_.size(); ++i) {
@@ -502,6 +536,11 @@ void Churn::tick(int wait_ms) {
     poll_silent();
     sweep();
   }
+}
+
+void Churn::note_event(const std::string& what) {
+  last_event_ = what;
+  last_event_at_ = now();
 }
 
 void Churn::begin_finish() {

@@ -70,6 +70,8 @@ class Churn final : public bench::ClientHandler {
   void tick(int wait_ms);
   // No new sessions; every peer leaves with a close frame.
   void begin_finish();
+  // Something the server was put through (a reload): errors say how long after it they came.
+  void note_event(const std::string& what);
   bool finished() const { return live_sessions_ == 0 && silent_.size() == 0; }
 
   size_t server_sockets();  // sockets this tool holds to the server right now
@@ -192,11 +194,15 @@ class Churn final : public bench::ClientHandler {
   size_t live_sessions_ = 0, normal_sessions_ = 0, steady_sessions_ = 0, joined_ = 0;
   double start_tokens_ = 0, tokens_at_ = 0, next_sweep_ = 0;
   bool stopping_ = false;
+  std::string last_event_;
+  double last_event_at_ = 0;
   ChurnCounters counters_;
   std::map<std::string, uint64_t> error_kinds_;
   std::vector<std::string> error_details_;
 };
 
+// How a connection ended, in words: a close code or one of bench::kClosedBy*.
+std::string close_name(int code);
 const char* kind_name(Churn::Kind kind);
 const char* leave_name(Churn::Leave leave);
 

@@ -239,15 +239,15 @@ void Churn::on_closed(bench::ClientLoop&, bench::Conn& conn) {
   }
   if (p.state == State::kLeaving) {
     if (code != kCloseNormal) {
-      error(peer, "close frame answered with " + std::to_string(code));
+      error(peer, "close frame answered with something else", close_name(code));
     }
     gone(peer);
     return;
   }
   if (p.state == State::kConnecting) {
-    error(peer, "connection failed before isFirst", "code " + std::to_string(code));
+    error(peer, "connection failed before isFirst", close_name(code));
   } else {
-    error(peer, "server closed a peer unexpectedly", "code " + std::to_string(code));
+    error(peer, "server closed a peer unexpectedly", close_name(code));
   }
   gone(peer);
 }

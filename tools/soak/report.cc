@@ -161,7 +161,7 @@ Judgement judge(const std::vector<Sample>& samples, size_t warmup, const Sample&
   out += j.fds_ok ? "ok\n" : "**GREW**\n";
 
   const uint64_t drained_limit = before.fds + tolerance.drained_fd_slack;
-  j.drained_ok = drained.processes > 0 && drained.fds <= drained_limit;
+  j.drained_ok = drained.processes == before.processes && drained.fds <= drained_limit;
   out += format(
       "- after every peer left: %.0f fds in %.0f processes (before the load: %.0f in "
       "%.0f), limit %.0f: ",

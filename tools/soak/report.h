@@ -41,10 +41,12 @@ struct Trend {
 Trend trend(const std::vector<Sample>& samples, size_t from, double (*value)(const Sample&));
 
 struct Tolerance {
-  double pss_ratio = 0.10;         // PSS may end this much above its level ...
-  double pss_slack_kib = 4096;     // ... plus this
-  double fd_ratio = 0.05;          // spare descriptors may grow by this share of the fds
-  uint64_t drained_fd_slack = 16;  // once every peer left, fds over the count before the load
+  double pss_ratio = 0.10;      // PSS may end this much above its level ...
+  double pss_slack_kib = 4096;  // ... plus this
+  double fd_ratio = 0.05;       // spare descriptors may grow by this share of the fds
+  // Once every peer left (and the first worker count is back), fds over the count before
+  // the load: nothing is in flight any more, so only a handful.
+  uint64_t drained_fd_slack = 4;
 };
 
 struct Judgement {

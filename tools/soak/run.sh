@@ -13,7 +13,9 @@
 #   - every SOAK_SAMPLE_SECONDS the server's memory (PSS and RSS summed over master and
 #     workers) and open descriptors are sampled; after the first third of the samples (the
 #     warm-up) they must stay flat (see tools/soak/report.h for the exact tolerances).
-# Then every peer leaves, the master gets QUIT, and its log is checked for crashes and errors.
+# Then every peer leaves, the first configuration is restored (so the idle server can be
+# compared with the one before the load), the master gets QUIT, and its log is checked for
+# crashes and errors.
 # The table is printed and written to bench/RESULTS.md under "## Soak" (other sections of the
 # file are kept). Exit code 0 only when every check passed.
 #
@@ -43,6 +45,13 @@ log() { echo "soak: $*" >&2; }
   log "no $SIGVERD: run 'make build' first"
   exit 1
 }
+
+# What is being measured, read now: the tree may change while the soak runs.
+commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+if [[ -n "$(git -C "$ROOT" status --porcelain -- src CMakeLists.txt 2>/dev/null)" ]]; then
+  commit="$commit + uncommitted changes in src/"
+fi
+built="$(date -u -r "$SIGVERD" '+%Y-%m-%d %H:%M UTC')"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/sigver-soak.XXXXXX")"
 server_pid=""
@@ -207,10 +216,6 @@ verdict=pass
 
 # ---- The section ----
 build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null)"
-commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
-if [[ -n "$(git -C "$ROOT" status --porcelain -- src CMakeLists.txt 2>/dev/null)" ]]; then
-  commit="$commit + uncommitted changes in src/"
-fi
 cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
 ram="$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
 section="$work/section.md"
@@ -218,7 +223,8 @@ section="$work/section.md"
   echo "## Soak"
   echo
   echo "\`make soak\` (tools/soak/run.sh), $(date -u '+%Y-%m-%d %H:%M UTC'): ${DURATION} s of" \
-    "churn against \`$(basename "$BUILD_DIR")/sigverd\` at $commit (${build_type:-default} build)," \
+    "churn against \`$(basename "$BUILD_DIR")/sigverd\` (${build_type:-default} build of $built," \
+    "tree at $commit when the soak started)," \
     "4 workers to start with, heartbeat 0.5 s x 3 misses, a reload every ${HUP_EVERY} s (worker" \
     "count 4 <-> 3 every other time), a sample every ${SAMPLE_EVERY} s; $SESSIONS sessions at" \
     "once plus $STEADY steady pairs. Machine: $(nproc) CPUs (${cpu:-?}), Linux $(uname -r)," \
@@ -226,7 +232,8 @@ section="$work/section.md"
   echo
   cat "$work/report.md"
   echo
-  echo "Server log: $reloads_done of ${reloads_asked:-0} reloads applied, $resizes worker-count" \
+  echo "Server log: $reloads_done of ${reloads_asked:-0} reloads applied (the last one restores" \
+    "the first configuration), $resizes worker-count" \
     "changes moving $moved groups, $handed_sent connections handed off between workers (of" \
     "${connections:-?}; $handed_received received), $crashes workers died, $errors error and" \
     "$warnings warning lines; the master $server_status."

@@ -7,7 +7,8 @@
 // For --seconds it keeps the churn of churn.h going; every --hup-seconds it copies the next
 // of the --hup-configs files over --config and sends SIGHUP to the master; every
 // --sample-seconds it reads the server's memory and descriptors (report.h). Then every peer
-// leaves, the server is sampled once more, and the run is judged. The report (markdown) goes
+// leaves, the first configuration is restored, the server is sampled once more, and the run
+// is judged. The report (markdown) goes
 // to --report, `name=value` lines to stdout, progress to stderr.
 // Exit code: 0 when every check passed, 1 when one failed, 2 on bad usage.
 #include <arpa/inet.h>
@@ -34,7 +35,7 @@ namespace soak {
 namespace {
 
 constexpr double kFinishBound = 20;  // seconds for every peer to be gone at the end
-constexpr double kDrainWait = 3;     // then this long before the last sample
+constexpr double kDrainWait = 5;     // then this long (a last resize, close timeouts) to sample
 constexpr int kTickMs = 10;
 
 class Args {
@@ -206,6 +207,7 @@ int run(const Args& args) {
   const auto master = static_cast<pid_t>(args.number("server-pid", 0));
   const std::string config = args.text("config");
   const std::vector<std::string> variants = split(args.text("hup-configs"));
+  const std::string initial_config = read_file(config);
   const double seconds = args.seconds("seconds", 600);
   const double hup_every = args.seconds("hup-seconds", 60);
   const double sample_every = args.seconds("sample-seconds", 10);
@@ -264,7 +266,7 @@ int run(const Args& args) {
       print_progress(s);
       samples.push_back(s);
     }
-    if (t >= next_hup && !variants.empty()) {
+    if (t >= next_hup && next_hup < seconds - 0.5 && !variants.empty()) {
       next_hup += hup_every;
       const std::string text = read_file(variants[reloads % variants.size()]);
       ++reloads;
@@ -272,10 +274,11 @@ int run(const Args& args) {
       if (!reload(master, config, text, why)) {
         problems += "- reload " + std::to_string(reloads) + ": " + why + "\n";
       }
-      pending_event += (pending_event.empty() ? "" : "; ") + std::string("HUP ") +
-                       std::to_string(reloads) + ": heartbeat " +
-                       setting(text, "heartbeat_interval") + " s, " +
-                       setting(text, "worker_processes") + " workers";
+      const std::string event = "HUP " + std::to_string(reloads) + ": heartbeat " +
+                                setting(text, "heartbeat_interval") + " s, " +
+                                setting(text, "worker_processes") + " workers";
+      pending_event += (pending_event.empty() ? "" : "; ") + event;
+      churn.note_event(event);
     }
   }
   const double churn_seconds = elapsed();
@@ -295,13 +298,21 @@ int run(const Args& args) {
     churn.tick(kTickMs);
   }
   if (!churn.finished()) problems += "- peers still not gone 20 s after the end\n";
+  // Back to the first configuration (and worker count), so the drained server can be
+  // compared with the one before the load, descriptor for descriptor.
+  bool restored = false;
+  if (reloads > 0) {
+    std::string why;
+    restored = reload(master, config, initial_config, why);
+    if (!restored) problems += "- restoring the first configuration: " + why + "\n";
+  }
   const auto drain_start = Clock::now();
   while (std::chrono::duration<double>(Clock::now() - drain_start).count() < kDrainWait) {
     churn.tick(100);
   }
   Sample drained = take_sample(master);
   fill_totals(drained, churn, elapsed());
-  drained.event = "every peer gone";
+  drained.event = restored ? "every peer gone; HUP: first configuration again" : "every peer gone";
   print_progress(drained);
   if (drained.processes == 0) {
     problems += "- the server was gone at the end\n";
@@ -348,7 +359,7 @@ int run(const Args& args) {
       "soak.reloads=%zu\n",
       pass ? "pass" : "fail", static_cast<unsigned long long>(c.errors),
       static_cast<unsigned long long>(c.connections),
-      static_cast<unsigned long long>(c.round_trips), reloads);
+      static_cast<unsigned long long>(c.round_trips), reloads + (restored ? 1 : 0));
   return pass ? 0 : 1;
 }
 
