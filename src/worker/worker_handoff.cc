@@ -62,6 +62,8 @@ void Worker::retry_parked() {
 void Worker::receive_queue() {
   if (!queue_buffer_) queue_buffer_ = std::make_unique_for_overwrite<char[]>(kQueueMessageMax);
   for (int i = 0; i < 64; ++i) {
+    update_inbox();
+    if (inbox_paused_) return;
     ChannelMessage msg;
     switch (channel_receive(setup_.inbox, queue_buffer_.get(), kQueueMessageMax, msg)) {
       case ChannelResult::kEmpty:

@@ -1,9 +1,11 @@
 #include "worker/worker_loop.h"
 
+#include <dirent.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 
@@ -21,6 +23,11 @@ constexpr size_t kScratchSize = 64 * 1024;
 constexpr int kAcceptBatch = 128;  // accepts per wake-up per listener: keeps loops fair
 constexpr int kReadRounds = 4;     // reads per readable event before serving others
 constexpr uint64_t kAcceptPauseMs = 100;
+// Descriptors kept free for what a queue message may bring (up to kChannelMaxFds) and for
+// the loop itself; less under a small open-file limit, where messages carry few.
+size_t inbox_reserve(size_t open_file_limit) {
+  return std::clamp<size_t>(open_file_limit / 16, 16, kChannelMaxFds + 32);
+}
 
 uint64_t random_seed() {
   uint64_t seed = 0;
@@ -29,6 +36,16 @@ uint64_t random_seed() {
 }
 
 uint64_t seconds_to_ms(double s) { return static_cast<uint64_t>(s * 1000.0 + 0.5); }
+
+size_t count_open_descriptors() {
+  size_t count = 0;
+  if (DIR* dir = ::opendir("/proc/self/fd")) {
+    while (const dirent* entry = ::readdir(dir)) count += entry->d_name[0] != '.';
+    ::closedir(dir);
+    if (count > 0) --count;  // the directory's own descriptor
+  }
+  return count;
+}
 
 }  // namespace
 
@@ -135,6 +152,11 @@ bool Worker::start() {
       }
     }
   }
+  base_descriptors_ = count_open_descriptors();
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+    open_file_limit_ = files.rlim_cur;
+  }
   return true;
 }
 
@@ -153,6 +175,7 @@ int Worker::run() {
     // read. Closing them frees memory at once.
     if (over_memory()) enforce_memory();
     update_accepting();
+    update_inbox();
     limits_.log().tick(loop_.now_ms());
     graveyard_.clear();
     if (tls_) tls_->end_iteration();
@@ -255,6 +278,27 @@ Connection& Worker::add_connection(int fd, ClientCounts::Ticket client) {
   handshake_timers_.push(c, loop_.now_ms() + seconds_to_ms(config_.handshake_timeout));
   bound_pending_handshakes();
   return c;
+}
+
+size_t Worker::descriptors_in_use() const {
+  return base_descriptors_ + conns_.size() + 2 * (tls_ ? tls_->size() : 0);
+}
+
+void Worker::update_inbox() {
+  if (setup_.inbox < 0 || open_file_limit_ == 0) return;
+  const size_t in_use = descriptors_in_use();
+  if (!inbox_paused_ && in_use + inbox_reserve(open_file_limit_) > open_file_limit_) {
+    char what[128];
+    std::snprintf(what, sizeof what,
+                  "%zu of %zu descriptors in use; handoffs wait in the queue until some end",
+                  in_use, open_file_limit_);
+    limits_.log().hit(Limit::kConnections, loop_.now_ms(), what);
+    inbox_paused_ = true;
+    loop_.remove(setup_.inbox);
+  } else if (inbox_paused_ && in_use + 2 * inbox_reserve(open_file_limit_) <= open_file_limit_) {
+    inbox_paused_ = false;
+    loop_.add(setup_.inbox, EPOLLIN, inbox_.get());
+  }
 }
 
 // ---- reading and writing ----

@@ -112,6 +112,12 @@ class Worker final : public PeerOutput {
   // After send() took `sent` bytes of c.out: where the next whole frame starts.
   void advance_frame_boundary(Connection& c, size_t sent);
   void leave_handshake(Connection& c);
+  // Descriptors this process holds: what it had at start plus one per connection and two
+  // per TLS relay. Near the open-file limit the worker stops reading its queue: a handed-off
+  // socket would otherwise arrive without its descriptor (MSG_CTRUNC) and be lost; the
+  // senders keep those clients waiting instead (parked, within handshake_timeout).
+  size_t descriptors_in_use() const;
+  void update_inbox();
   void run_timers();
   int next_timeout_ms();
   void heartbeat(Connection& c);
@@ -157,6 +163,9 @@ class Worker final : public PeerOutput {
   uint64_t accept_resume_ms_ = 0;  // accepting paused until then (kNoDeadline: at the
                                    // connection limit)
   size_t pending_handshakes_ = 0;  // connections in kHandshake (they sit in handshake_timers_)
+  size_t base_descriptors_ = 0;    // open at start (listeners, queues, epoll, log, ...)
+  size_t open_file_limit_ = 0;     // RLIMIT_NOFILE (0 = unknown: never pause the inbox)
+  bool inbox_paused_ = false;
   uint64_t stop_deadline_ms_ = 0;  // graceful stop: give up waiting for peers then
   bool accepting_ = true;
   bool stopping_ = false;
