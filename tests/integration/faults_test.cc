@@ -19,12 +19,13 @@ namespace sigver::itest {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-// Waits for what must come; long, since the machine is shared and may be slow: only a
-// broken server makes a test wait this long.
-constexpr Millis kWait{20000};
 using ::testing::AssertionFailure;
 using ::testing::AssertionResult;
 using ::testing::AssertionSuccess;
+
+// Waits for what must come; long, since the machine is shared and may be slow: only a
+// broken server makes a test wait this long.
+constexpr Millis kWait{20000};
 
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
