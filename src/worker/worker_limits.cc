@@ -84,13 +84,11 @@ bool WorkerLimits::origin_allowed(bool has_origin, std::string_view origin, uint
   return false;
 }
 
-bool WorkerLimits::allow_message(uint64_t& due_us, uint64_t now_ms) {
-  if (rate_.allow(due_us, now_ms * 1000)) return true;
+void WorkerLimits::note_rate_exceeded(uint64_t now_ms) {
   char what[96];
   std::snprintf(what, sizeof what, "a peer sent over %g messages per second; closing it (1008)",
                 config_.max_messages_per_second);
   log_.hit(Limit::kMessageRate, now_ms, what);
-  return false;
 }
 
 }  // namespace sigver

@@ -45,7 +45,12 @@ class WorkerLimits {
   // ---- messages ----
   bool rate_enabled() const { return rate_.enabled(); }
   // One more message from the peer whose bucket is `due_us`; false (counted) when over.
-  bool allow_message(uint64_t& due_us, uint64_t now_ms);
+  // Inline: it runs for every message.
+  bool allow_message(uint64_t& due_us, uint64_t now_ms) {
+    if (rate_.allow(due_us, now_ms * 1000)) return true;
+    note_rate_exceeded(now_ms);
+    return false;
+  }
 
   // ---- memory ----
   uint64_t max_outbound_total() const { return config_.max_outbound_total; }
@@ -61,6 +66,8 @@ class WorkerLimits {
   int worker() const { return worker_; }
 
  private:
+  void note_rate_exceeded(uint64_t now_ms);
+
   int worker_;
   ClientCounts* counts_;
   std::unique_ptr<ClientCounts> own_counts_;  // when the master gave none
