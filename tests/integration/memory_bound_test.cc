@@ -99,10 +99,11 @@ TEST_F(MemoryBoundTest, MembersThatNeverReadCannotGrowAWorkerPastTheBound) {
                 index, static_cast<unsigned long long>(at_start[index] / kMiB),
                 static_cast<unsigned long long>(peak[index] / kMiB),
                 static_cast<unsigned long long>(bound_above_start / kMiB));
-    if (kResidentMemoryMeaningful)
+    if (kResidentMemoryMeaningful) {
       EXPECT_LE(peak[index], at_start[index] + bound_above_start)
           << "worker " << index << ": " << (peak[index] - at_start[index]) / kMiB
           << " MiB over its start (bound " << bound_above_start / kMiB << " MiB)";
+    }
     EXPECT_TRUE(ProcessAlive(pid)) << "worker " << index;
   }
   EXPECT_TRUE(every_worker_evicted()) << "the bound had to act, after " << rounds << " rounds";
