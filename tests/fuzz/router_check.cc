@@ -40,14 +40,19 @@ void CheckingOutput::end_message(Peer& to, size_t size) {
     case MessageType::kIsFirst:
       // Sent at the end of a join: a first peer is a member, the others are bound.
       require(decoded_.flag ? to.is_member : to.member != nullptr, "isFirst disagrees with state");
+      if (!decoded_.flag) ended_down_.erase(&to);  // a new binding, a new relay
       break;
     case MessageType::kContent:
       if (decoded_.content_id != 0) {
         // To a member: the id names one of its joiners' bindings.
         const Peer* joiner = router_ ? router_->find_by_id(decoded_.content_id) : nullptr;
         require(joiner != nullptr && joiner->member == &to, "content to a member with a wrong id");
+        require(!ended_up_.count(decoded_.content_id), "content after the relay up ended");
+        if (decoded_.content_ends) ended_up_.insert(decoded_.content_id);
       } else {
         require(to.member != nullptr, "content without an id to a peer that is not joining");
+        require(!ended_down_.count(&to), "content after the relay down ended");
+        if (decoded_.content_ends) ended_down_.insert(&to);
       }
       break;
     default:
@@ -65,6 +70,7 @@ void CheckingOutput::close(Peer& peer, uint16_t code, std::string_view) {
 void CheckingOutput::forget(const Peer& peer) {
   erase_value(closed_, &peer);
   erase_value(congested_, &peer);
+  ended_down_.erase(&peer);
 }
 
 std::vector<Peer*> CheckingOutput::take_closed() {

@@ -3,6 +3,7 @@
 // and remembers whom it closed, and the router's invariants checked against the peers the
 // target knows to be alive. Departed peers are freed by the targets, so a pointer the router
 // keeps to one is a use-after-free that ASan reports.
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,11 @@ class CheckingOutput final : public PeerOutput {
   std::vector<Peer*> take_closed();
 
  private:
+  // Relay directions that ended (a content with no data, isEnd or isError went through):
+  // nothing more may follow on them. Up: by routing id; down: by joiner, until it is bound
+  // again (isFirst=false).
+  std::set<uint32_t> ended_up_;
+  std::set<const Peer*> ended_down_;
   const Router* router_ = nullptr;
   std::string pending_;
   DecodedMessage decoded_;
