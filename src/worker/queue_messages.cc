@@ -65,6 +65,18 @@ std::optional<MigratedPeer> decode_migrated_peer(std::string_view payload) {
   return peer;
 }
 
+ExportedPeer routing_state(const MigratedPeer& m, Peer& peer) {
+  ExportedPeer e;
+  e.peer = &peer;
+  e.member_position = m.header.member_position;
+  e.bound_to = m.header.bound_to;
+  e.id = m.header.id;
+  e.up_open = m.header.up_open;
+  e.down_open = m.header.down_open;
+  e.tried = m.tried;
+  return e;
+}
+
 std::vector<ExportedPeer> renumber_arrived(std::vector<ExportedPeer> state,
                                            const std::vector<bool>& arrived) {
   std::vector<int> renumber(state.size(), -1);

@@ -51,6 +51,9 @@ std::string encode_migrated_peer(const MigratedPeer& peer);
 // version, sizes that do not add up to the payload exactly, or an index outside its group.
 std::optional<MigratedPeer> decode_migrated_peer(std::string_view payload);
 
+// The routing state `m` carries, for `peer` (the connection made for it on arrival).
+ExportedPeer routing_state(const MigratedPeer& m, Peer& peer);
+
 // The routing state of a move whose peers arrived where `arrived[i]` is true, in index order:
 // `bound_to` and `tried` are renumbered to positions in the result, and references to peers
 // that never arrived (or outside the group) are dropped.

@@ -179,14 +179,7 @@ void Worker::receive_migrated_peer(ChannelMessage& msg) {
   }
   conn->in.append(decoded->in);
   conn->out.append(decoded->out);
-  ExportedPeer& e = pending->state[h.index];
-  e.peer = conn.get();
-  e.member_position = h.member_position;
-  e.bound_to = h.bound_to;
-  e.id = h.id;
-  e.up_open = h.up_open;
-  e.down_open = h.down_open;
-  e.tried = std::move(decoded->tried);
+  pending->state[h.index] = routing_state(*decoded, *conn);
   pending->peers[h.index] = std::move(conn);
   if (++pending->received == pending->peers.size()) finish_migrations(false);
 }

@@ -211,13 +211,7 @@ class World {
       }
       slot.worker = to;
       arrived[i] = true;
-      state[i].peer = e.peer;
-      state[i].member_position = got->header.member_position;
-      state[i].bound_to = got->header.bound_to;
-      state[i].id = got->header.id;
-      state[i].up_open = got->header.up_open;
-      state[i].down_open = got->header.down_open;
-      state[i].tried = got->tried;
+      state[i] = routing_state(*got, *e.peer);
     }
     std::vector<ExportedPeer> peers = renumber_arrived(std::move(state), arrived);
     if (!peers.empty()) routers_[to].import_group(key, peers);

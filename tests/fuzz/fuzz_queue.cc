@@ -127,14 +127,7 @@ class Receiver {
     }
     if (h.index >= move->state.size() || move->arrived[h.index]) return;  // duplicate
     peers_.push_back(std::make_unique<Peer>());
-    ExportedPeer& e = move->state[h.index];
-    e.peer = peers_.back().get();
-    e.member_position = h.member_position;
-    e.bound_to = h.bound_to;
-    e.id = h.id;
-    e.up_open = h.up_open;
-    e.down_open = h.down_open;
-    e.tried = std::move(m->tried);
+    move->state[h.index] = routing_state(*m, *peers_.back());
     move->arrived[h.index] = true;
   }
 
