@@ -658,4 +658,10 @@ bool validate_config(const Config& config, std::string& error) {
   return true;
 }
 
+std::vector<std::pair<std::string, std::string>> setting_names() {
+  std::vector<std::pair<std::string, std::string>> names;
+  for (const Setting& s : kSettings) names.emplace_back(s.section, s.name);
+  return names;
+}
+
 }  // namespace sigver

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace sigver {
@@ -88,5 +89,9 @@ bool parse_tls_protocols(const std::string& value, TlsProtocols& out);
 // Cross-setting checks after everything was loaded and overridden (e.g. TLS files given
 // without a certificate). Returns false with a message.
 bool validate_config(const Config& config, std::string& error);
+
+// (section, name) of every setting a file may hold, in table order. A test checks the
+// documentation (conf/sigver.conf, sigver.conf(5)) against it.
+std::vector<std::pair<std::string, std::string>> setting_names();
 
 }  // namespace sigver
