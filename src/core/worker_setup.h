@@ -9,6 +9,7 @@
 #include "core/client_counts.h"
 #include "core/config.h"
 #include "core/tls_material.h"
+#include "core/worker_stats.h"
 
 namespace sigver {
 
@@ -31,6 +32,9 @@ struct WorkerSetup {
   // Connections per client address across all workers (see client_counts.h); null when the
   // master could not map it (then each worker only knows its own).
   ClientCounts* clients = nullptr;
+  // This master's counters for /metrics and /health (see worker_stats.h); null when it could
+  // not map them (the worker then counts into memory of its own).
+  SharedStats* stats = nullptr;
   // Loads the configuration again exactly as at start-up (file + command-line overrides);
   // the worker calls it on SIGHUP. Returns false with an error message.
   std::function<bool(Config&, std::string&)> reload_config;

@@ -1,5 +1,6 @@
 #include "master/listeners.h"
 
+#include <linux/filter.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -90,6 +91,23 @@ bool open_listeners(const ListenAddress& address, int count, std::vector<UniqueF
     sockets.push_back(std::move(fd));
   }
   out = std::move(sockets);
+  return true;
+}
+
+bool steer_new_connections(const std::vector<UniqueFd>& sockets, int count, std::string& error) {
+  if (sockets.empty() || count < 1) return true;
+  // A = random; A %= count; return A (an index into the group).
+  sock_filter code[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_RANDOM)),
+      BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, static_cast<uint32_t>(count)),
+      BPF_STMT(BPF_RET | BPF_A, 0),
+  };
+  sock_fprog program{static_cast<unsigned short>(std::size(code)), code};
+  if (::setsockopt(sockets.front().get(), SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &program,
+                   sizeof program) != 0) {
+    error = std::string("setsockopt(SO_ATTACH_REUSEPORT_CBPF) failed: ") + std::strerror(errno);
+    return false;
+  }
   return true;
 }
 

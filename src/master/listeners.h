@@ -19,4 +19,12 @@ std::string format_listen_address(const ListenAddress& address);
 bool open_listeners(const ListenAddress& address, int count, std::vector<UniqueFd>& out,
                     uint16_t& bound_port, std::string& error);
 
+// Makes the kernel choose among the first `count` sockets of the SO_REUSEPORT group that
+// `sockets` belong to (a classic BPF program on the group), so that sockets beyond it (those
+// of workers a smaller count retires) get no new connections and can be emptied before they
+// close: closing a listener resets whatever is still queued on it. Sockets are numbered in
+// the order they joined the group, which is the workers' order: the group only grows and
+// shrinks at its end. False with `error` if the kernel refused the program.
+bool steer_new_connections(const std::vector<UniqueFd>& sockets, int count, std::string& error);
+
 }  // namespace sigver

@@ -66,6 +66,9 @@ class Master {
   bool apply_listen(const ListenAddress& old_address);
   void apply_worker_count(int old_count, int new_count);
   void reopen_logs();
+  // New connections go only to the first `count` sockets of the group (listeners.h); the
+  // default spread is kept if the kernel refuses.
+  void steer(const std::vector<UniqueFd>& sockets, int count);
   void begin_shutdown(int signo, Clock::duration grace);
   void signal_workers(int signo);
   int poll_timeout_ms() const;
@@ -82,12 +85,21 @@ class Master {
   PidFile pid_file_;
   std::optional<ProcessTable> table_;
   ClientCounts clients_;  // connections per client address, shared with every worker
+  SharedStats stats_;     // every worker's counters, read for /metrics and /health
   WorkerSpawner spawner_;
   Phase phase_ = Phase::kRunning;
   Clock::time_point deadline_{};
   int stop_signal_ = 0;
   int exit_code_ = 0;
 };
+
+void Master::steer(const std::vector<UniqueFd>& sockets, int count) {
+  std::string error;
+  if (!steer_new_connections(sockets, count, error)) {
+    LOG_WARN("%s; a smaller worker count may reset connections queued on a retired worker",
+             error.c_str());
+  }
+}
 
 void Master::fail_start(const std::string& message) {
   LOG_CRIT("%s", message.c_str());
@@ -177,6 +189,7 @@ bool Master::start_up(int& exit_code) {
   spawner_.reload_config = options_.reload_config;
   spawner_.worker_main = options_.worker_main;
   spawner_.clients = clients_.ok() ? &clients_ : nullptr;
+  spawner_.stats = stats_.ok() ? &stats_ : nullptr;
   if (!clients_.ok()) {
     LOG_WARN(
         "mmap() of the per-address connection counts failed: %s; max_connections_per_ip "
@@ -190,6 +203,7 @@ bool Master::start_up(int& exit_code) {
 void Master::spawn(int index) {
   std::string error;
   clients_.note_worker(index);
+  stats_.clear(index);
   pid_t pid = spawner_.spawn(index, error);
   if (pid < 0) {
     LOG_ERROR("cannot start worker %d: %s", index, error.c_str());
@@ -287,6 +301,7 @@ void Master::reap_children() {
     // Its client sockets are closed now (or live on in the worker it handed them to, which
     // counts them): whatever its slice still holds would be counted forever.
     clients_.clear(exit.index);
+    stats_.clear(exit.index);
     std::string what = describe_status(status);
     if (phase_ != Phase::kRunning) {
       LOG_INFO("worker %d (pid %d) %s", exit.index, static_cast<int>(pid), what.c_str());
@@ -370,6 +385,7 @@ bool Master::apply_listen(const ListenAddress& old_address) {
     }
   }
   listeners_ = std::move(fresh);  // a respawned worker gets the new ones too
+  steer(listeners_, static_cast<int>(listeners_.size()));
   LOG_NOTICE("now listening on %s instead of %s", format_listen_address(config().listen).c_str(),
              format_listen_address(old_address).c_str());
   return true;
@@ -405,6 +421,7 @@ void Master::apply_worker_count(int old_count, int new_count) {
   } else if (new_count < have_listeners) {
     listeners_.resize(static_cast<size_t>(new_count));  // retired workers close their copies
   }
+  steer(listeners_, new_count);
   const auto have_tls = static_cast<int>(tls_listeners_.size());
   if (config().listen_tls && new_count > have_tls) {
     std::vector<UniqueFd> more;
@@ -419,6 +436,7 @@ void Master::apply_worker_count(int old_count, int new_count) {
   } else if (new_count < have_tls) {
     tls_listeners_.resize(static_cast<size_t>(new_count));
   }
+  steer(tls_listeners_, new_count);
   LOG_NOTICE("worker count %d -> %d", old_count, new_count);
   table_->resize(new_count);
   spawner_.count = new_count;

@@ -77,6 +77,7 @@ void WorkerSpawner::run_child(int index, pid_t master_pid) const {
   setup.config = *config;
   setup.reload_config = reload_config;
   setup.clients = clients;
+  setup.stats = stats;
   int code = 1;
   try {
     code = worker_main(setup);

@@ -33,6 +33,7 @@ struct WorkerSpawner {
   std::function<bool(Config&, std::string&)> reload_config;
   WorkerMain worker_main = nullptr;
   ClientCounts* clients = nullptr;  // shared across workers; null if it could not be mapped
+  SharedStats* stats = nullptr;     // the workers' counters; null if it could not be mapped
 
   // Returns the child's pid, or -1 with `error` when fork() failed. Never returns in the
   // child.

@@ -50,6 +50,7 @@ bool Router::on_open(Peer& peer, std::string_view key) {
   }
   peer.group = &group_for(key);
   peer.group->peers.push_back(&peer);
+  ++peers_;
   peer.serial = next_serial_++;
   join(peer);
   return true;
@@ -177,6 +178,7 @@ void Router::on_leave(Peer& peer) {
   }
   if (peer.is_member) remove_member(peer);
   erase_value(group->peers, &peer);
+  --peers_;
   peer.group = nullptr;
   peer.tried.clear();
   if (group->peers.empty()) groups_.erase(groups_.find(std::string_view(group->key)));
@@ -205,6 +207,8 @@ void Router::send_content(Peer& to, std::string_view content, uint32_t id) {
   if (char* p = out_.begin_message(to, n)) {
     write_content_message(p, content, id);
     out_.end_message(to, n);
+    ++messages_relayed_;
+    bytes_relayed_ += n;
   }
 }
 
@@ -253,6 +257,7 @@ std::vector<ExportedPeer> Router::export_group(std::string_view key) {
     p->up_open = p->down_open = p->is_member = false;
     p->tried.clear();
   }
+  peers_ -= group.peers.size();
   groups_.erase(it);
   return out;
 }
@@ -263,6 +268,7 @@ void Router::import_group(std::string_view key, std::vector<ExportedPeer>& peers
     e.peer->group = &group;
     e.peer->serial = next_serial_++;
     group.peers.push_back(e.peer);
+    ++peers_;
   }
   // Imported members first, in their old order.
   std::vector<Peer*> members;

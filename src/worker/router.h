@@ -69,6 +69,10 @@ class Router {
   std::vector<std::string> keys() const;
 
   size_t group_count() const { return groups_.size(); }
+  size_t peer_count() const { return peers_; }  // peers in a group
+  // Contents relayed from one peer to another, and their encoded bytes.
+  uint64_t messages_relayed() const { return messages_relayed_; }
+  uint64_t bytes_relayed() const { return bytes_relayed_; }
   const Group* find_group(std::string_view key) const;
   Peer* find_by_id(uint32_t id) const;
   // Live routing ids; tests compare it with the bindings their peers hold.
@@ -91,6 +95,9 @@ class Router {
   size_t max_peers_per_key_ = SIZE_MAX;
   std::mt19937_64 rng_;
   uint64_t next_serial_ = 1;
+  size_t peers_ = 0;
+  uint64_t messages_relayed_ = 0;
+  uint64_t bytes_relayed_ = 0;
   std::unordered_map<std::string_view, std::unique_ptr<Group>>
       groups_;                               // key views into Group::key
   std::unordered_map<uint32_t, Peer*> ids_;  // live routing ids -> joining peer

@@ -91,6 +91,7 @@ void TlsTerminator::on_established(TlsRelay& relay, int plain_fd) {
   DeadlineQueue::remove(relay);
   relay.handshaking = false;
   --handshaking_;
+  ++handshakes_;
   // The plain path starts its own upgrade timeout from here.
   sink_(plain_fd);
 }

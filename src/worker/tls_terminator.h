@@ -56,6 +56,7 @@ class TlsTerminator {
   void begin_stop();
   bool idle() const { return relays_.empty(); }
   size_t size() const { return relays_.size(); }
+  uint64_t handshakes() const { return handshakes_; }  // completed TLS handshakes
 
   // ---- for the relays ----
   EventLoop& loop() { return loop_; }
@@ -78,6 +79,7 @@ class TlsTerminator {
   DeadlineQueue closing_timers_;
   WorkerLimits* limits_ = nullptr;
   size_t handshaking_ = 0;  // relays still in their TLS handshake
+  uint64_t handshakes_ = 0;
   uint64_t handshake_ms_ = 10000;
   uint64_t close_ms_ = 2000;
   bool stopping_ = false;

@@ -16,6 +16,23 @@ namespace {
 
 std::string kib(size_t bytes) { return std::to_string((bytes + 1023) / 1024) + " KiB"; }
 
+UpgradeFailure failure_of(ws::UpgradeStatus status) {
+  switch (status) {
+    case ws::UpgradeStatus::kUpgradeRequired:
+      return UpgradeFailure::kUpgradeRequired;
+    case ws::UpgradeStatus::kBadVersion:
+      return UpgradeFailure::kBadVersion;
+    case ws::UpgradeStatus::kHeadersTooLarge:
+      return UpgradeFailure::kHeadersTooLarge;
+    case ws::UpgradeStatus::kForbidden:
+      return UpgradeFailure::kOrigin;
+    case ws::UpgradeStatus::kUnavailable:
+      return UpgradeFailure::kOverloaded;
+    default:
+      return UpgradeFailure::kBadRequest;
+  }
+}
+
 }  // namespace
 
 size_t Worker::held_connections() const {
@@ -43,6 +60,7 @@ void Worker::update_accepting() {
 
 void Worker::refuse(Connection& c, ws::UpgradeStatus status, std::string_view reason) {
   if (c.state != ConnState::kHandshake) return;
+  WorkerStats::add(stats_.upgrades_failed[static_cast<size_t>(failure_of(status))]);
   ws::append_error_response(c.out, status, reason);
   begin_closing(c);
 }
@@ -54,6 +72,7 @@ void Worker::bound_pending_handshakes() {
   if (!oldest) return;
   limits_.log().hit(Limit::kPendingHandshakes, loop_.now_ms(),
                     "too many connections without a finished upgrade; dropping the oldest");
+  WorkerStats::add(stats_.upgrades_failed[static_cast<size_t>(UpgradeFailure::kDropped)]);
   destroy(static_cast<Connection&>(*oldest));
 }
 
@@ -128,6 +147,25 @@ void Worker::evict_inbound() {
     } else {
       destroy(*c);
     }
+  }
+}
+
+void Worker::count_close(uint16_t code) { WorkerStats::add(stats_.closes[close_code_slot(code)]); }
+
+void Worker::publish_stats() {
+  WorkerStats& s = stats_;
+  WorkerStats::set(s.progress_ms, loop_.now_ms());
+  WorkerStats::set(s.connections, conns_.size());
+  WorkerStats::set(s.groups, router_.group_count());
+  WorkerStats::set(s.peers, router_.peer_count());
+  WorkerStats::set(s.outbound_bytes, Buffer::total(Buffer::Account::kOutbound));
+  WorkerStats::set(s.messages_relayed, router_.messages_relayed());
+  WorkerStats::set(s.bytes_relayed, router_.bytes_relayed());
+  WorkerStats::set(s.handoffs, handoffs_sent_);
+  if (tls_) WorkerStats::set(s.tls_handshakes, tls_->handshakes());
+  static_assert(kLimitSlots == kLimitCount);
+  for (int i = 0; i < kLimitCount; ++i) {
+    WorkerStats::set(s.limit_rejections[i], limits_.log().total(static_cast<Limit>(i)));
   }
 }
 

@@ -48,8 +48,7 @@ void Worker::handle_handshake(Connection& c) {
       break;
     default:
       LOG_INFO("rejected upgrade request: %s", req.error.c_str());
-      ws::append_error_response(c.out, req.status, req.error);
-      begin_closing(c);
+      refuse(c, req.status, req.error);
       return;
   }
   // Refused here, before a handoff: the owner need not see it.
@@ -148,6 +147,7 @@ bool Worker::on_ws_ping(Connection& c, char* data, size_t size) {
 
 bool Worker::on_ws_close(Connection& c, uint16_t code, std::string_view) {
   // The peer closes first: answer with its code, then close the socket once flushed.
+  count_close(code);
   router_.on_leave(c);
   ws::append_close_frame(c.out, code, "");
   c.close_after_flush = true;
@@ -165,6 +165,7 @@ void Worker::close_with(Connection& c, uint16_t code, std::string_view reason) {
   if (c.state != ConnState::kOpen) return;
   LOG_DEBUG("closing fd %d with %u: %.*s", c.fd.get(), code, static_cast<int>(reason.size()),
             reason.data());
+  count_close(code);
   router_.on_leave(c);
   ws::append_close_frame(c.out, code, reason);
   begin_closing(c);

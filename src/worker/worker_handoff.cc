@@ -35,6 +35,7 @@ void Worker::hand_off(Connection& c, int owner) {
   }
   LOG_WARN("cannot hand a connection off to worker %d: %s; answering 503", owner,
            std::strerror(err));
+  WorkerStats::add(stats_.handoff_failures);
   if (c.parked) unpark(c);
   loop_.modify(c.fd.get(), EPOLLIN, &c);
   refuse(c, ws::UpgradeStatus::kUnavailable, "server busy, please retry later");

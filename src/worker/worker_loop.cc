@@ -37,6 +37,17 @@ uint64_t random_seed() {
 
 uint64_t seconds_to_ms(double s) { return static_cast<uint64_t>(s * 1000.0 + 0.5); }
 
+// An idle worker still wakes this often, so that /health sees it make progress.
+constexpr uint64_t kProgressMs = 500;
+
+WorkerStats& stats_page(WorkerSetup& setup, std::unique_ptr<WorkerStats>& own) {
+  if (setup.stats) {
+    if (WorkerStats* page = setup.stats->worker(setup.index)) return *page;
+  }
+  own = std::make_unique<WorkerStats>();
+  return *own;
+}
+
 size_t count_open_descriptors() {
   size_t count = 0;
   if (DIR* dir = ::opendir("/proc/self/fd")) {
@@ -52,7 +63,12 @@ size_t count_open_descriptors() {
 class Worker::Listener final : public EventHandler {
  public:
   Listener(Worker& worker, int fd, bool tls) : worker_(worker), fd_(fd), tls_(tls) {}
-  void on_events(uint32_t) override { worker_.accept_from(fd_.get(), tls_); }
+  void on_events(uint32_t) override {
+    if (!closed_) worker_.accept_from(fd_.get(), tls_);
+  }
+  // Closed during this loop iteration: events already fetched for it are ignored, and the
+  // object (with its socket) lives until the iteration ends.
+  void close() { closed_ = true; }
   int fd() const { return fd_.get(); }
   bool tls() const { return tls_; }
 
@@ -60,6 +76,7 @@ class Worker::Listener final : public EventHandler {
   Worker& worker_;
   UniqueFd fd_;
   bool tls_;  // accepted sockets speak TLS: terminate it before the plain path
+  bool closed_ = false;
 };
 
 class Worker::SignalSource final : public EventHandler {
@@ -91,6 +108,7 @@ void Connection::on_events(uint32_t events) { worker.on_connection_events(*this,
 
 Worker::Worker(WorkerSetup& setup)
     : setup_(setup),
+      stats_(stats_page(setup, own_stats_)),
       config_(setup.config),
       router_(*this, random_seed()),
       limits_(setup.index, setup.clients),
@@ -162,6 +180,7 @@ bool Worker::start() {
 
 int Worker::run() {
   if (!start()) return 2;
+  WorkerStats::set(stats_.pid, static_cast<uint64_t>(::getpid()));
   LOG_INFO("worker %d started", setup_.index);
   while (running_) {
     loop_.poll(next_timeout_ms());
@@ -177,10 +196,19 @@ int Worker::run() {
     update_accepting();
     update_inbox();
     limits_.log().tick(loop_.now_ms());
+    publish_stats();
     graveyard_.clear();
+    closed_listeners_.clear();
     if (tls_) tls_->end_iteration();
-    // TLS relays outlive their plain side briefly: they still carry its last bytes.
-    const bool drained = conns_.empty() && (!tls_ || tls_->idle());
+    if (retire_listeners_at_ms_ != 0 && loop_.now_ms() >= retire_listeners_at_ms_) {
+      retire_listeners_at_ms_ = 0;
+      drain_listeners();
+      close_listeners(false);
+      accepting_ = false;
+    }
+    // TLS relays outlive their plain side briefly: they still carry its last bytes. A
+    // retired worker's listeners must be closed first (see worker_migrate.cc).
+    const bool drained = conns_.empty() && (!tls_ || tls_->idle()) && retire_listeners_at_ms_ == 0;
     if (stopping_ && (drained || loop_.now_ms() >= stop_deadline_ms_)) running_ = false;
   }
   LOG_INFO("worker %d exiting (connections handed off: %llu sent, %llu received)", setup_.index,
@@ -191,27 +219,27 @@ int Worker::run() {
 
 // ---- accepting ----
 
-void Worker::accept_from(int listen_fd, bool tls) {
+bool Worker::accept_from(int listen_fd, bool tls, bool draining) {
   for (int i = 0; i < kAcceptBatch; ++i) {
-    if (held_connections() >= limits_.max_connections()) {
+    if (!draining && held_connections() >= limits_.max_connections()) {
       update_accepting();
-      return;
+      return false;
     }
     sockaddr_storage address{};
     socklen_t address_size = sizeof address;
     int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&address), &address_size,
                        SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
       if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         LOG_WARN("accept4() failed: %s; pausing new connections for %llu ms", std::strerror(errno),
                  static_cast<unsigned long long>(kAcceptPauseMs));
         pause_accepting(loop_.now_ms() + kAcceptPauseMs);
-        return;
+        return false;
       }
       LOG_ERROR("accept4() failed: %s", std::strerror(errno));
-      return;
+      return false;
     }
     ClientCounts::Ticket client = ClientCounts::kNotCounted;
     if (!limits_.admit(reinterpret_cast<const sockaddr*>(&address), client, loop_.now_ms())) {
@@ -225,6 +253,7 @@ void Worker::accept_from(int listen_fd, bool tls) {
       }
       continue;
     }
+    WorkerStats::add(stats_.accepted);
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (tls) {
@@ -233,6 +262,7 @@ void Worker::accept_from(int listen_fd, bool tls) {
       add_connection(fd, client);
     }
   }
+  return true;
 }
 
 void Worker::add_listener(int fd, bool tls) {
@@ -242,12 +272,26 @@ void Worker::add_listener(int fd, bool tls) {
   }
 }
 
+void Worker::drain_listeners() {
+  for (auto& l : listeners_) {
+    for (int round = 0; round < 1024 && accept_from(l->fd(), l->tls(), true); ++round) {
+    }
+  }
+}
+
 void Worker::close_listeners(bool keep_tls) {
-  std::erase_if(listeners_, [&](const std::unique_ptr<Listener>& l) {
-    if (keep_tls && l->tls()) return false;
+  std::vector<std::unique_ptr<Listener>> kept;
+  for (auto& l : listeners_) {
+    if (keep_tls && l->tls()) {
+      kept.push_back(std::move(l));
+      continue;
+    }
     loop_.remove(l->fd());
-    return true;  // closes it
-  });
+    l->close();
+    // Freed (and its socket closed) once the events of this iteration were dispatched.
+    closed_listeners_.push_back(std::move(l));
+  }
+  listeners_ = std::move(kept);
 }
 
 void Worker::pause_accepting(uint64_t resume_at_ms) {
@@ -510,6 +554,8 @@ int Worker::next_timeout_ms() {
   next = std::min(next, limits_.log().next_deadline_ms());
   if (!accepting_ && !stopping_) next = std::min(next, accept_resume_ms_);
   if (stopping_) next = std::min(next, stop_deadline_ms_);
+  if (retire_listeners_at_ms_ != 0) next = std::min(next, retire_listeners_at_ms_);
+  next = std::min(next, loop_.now_ms() + kProgressMs);
   // Parked handoffs and arriving groups are retried / checked on a short period.
   if (!parked_.empty() || !migrations_.empty()) next = std::min(next, loop_.now_ms() + 5);
   if (next == UINT64_MAX) return -1;
@@ -522,6 +568,7 @@ void Worker::run_timers() {
   while (DeadlineNode* n = handshake_timers_.pop_expired(now)) {
     auto& c = static_cast<Connection&>(*n);
     LOG_DEBUG("handshake not finished in time, closing fd %d", c.fd.get());
+    WorkerStats::add(stats_.upgrades_failed[static_cast<size_t>(UpgradeFailure::kTimeout)]);
     destroy(c);
   }
   while (DeadlineNode* n = closing_timers_.pop_expired(now)) {
@@ -538,6 +585,7 @@ void Worker::heartbeat(Connection& c) {
   if (c.state != ConnState::kOpen) return;
   if (++c.missed_heartbeats >= config_.heartbeat_misses) {
     LOG_DEBUG("no heartbeat from fd %d for %d intervals", c.fd.get(), c.missed_heartbeats);
+    WorkerStats::add(stats_.heartbeat_timeouts);
     close_with(c, ws::close_code::kHeartbeat, "no heartbeat");
     return;
   }
@@ -612,6 +660,7 @@ void Worker::begin_graceful_stop() {
   stopping_ = true;
   stop_deadline_ms_ = loop_.now_ms() + seconds_to_ms(config_.close_timeout) + 1000;
   close_listeners();
+  retire_listeners_at_ms_ = 0;
   accepting_ = false;
   if (tls_) tls_->begin_stop();
   // Copy: closing may destroy (and so swap-remove) connections.

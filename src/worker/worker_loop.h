@@ -13,6 +13,7 @@
 #include "core/deadline_queue.h"
 #include "core/event_loop.h"
 #include "core/worker_setup.h"
+#include "core/worker_stats.h"
 #include "worker/codec.h"
 #include "worker/connection.h"
 #include "worker/router.h"
@@ -28,6 +29,10 @@ namespace sigver {
 inline constexpr size_t kQueueMessageMax = 192 * 1024;
 // stop_deadline_ms_ of a retired worker: it exits when idle, however long that takes.
 inline constexpr uint64_t kNoDeadline = UINT64_MAX;
+// How long a retired worker still accepts on its listeners before it closes them: a
+// handshake that started before new connections were steered away completes within a round
+// trip. (A count that grows back within it stops the worker, which the master restarts.)
+inline constexpr uint64_t kRetireGraceMs = 250;
 
 class Worker final : public PeerOutput {
  public:
@@ -59,7 +64,9 @@ class Worker final : public PeerOutput {
   class Inbox;
 
   bool start();
-  void accept_from(int listen_fd, bool tls);
+  // Accepts a batch; true when it stopped at the batch size (more may be waiting).
+  // `draining`: a retiring worker empties its queue, whatever max_connections says.
+  bool accept_from(int listen_fd, bool tls, bool draining = false);
   // Stops accepting until `resume_at_ms` (kNoDeadline: until connections end, see
   // update_accepting()).
   void pause_accepting(uint64_t resume_at_ms);
@@ -77,6 +84,7 @@ class Worker final : public PeerOutput {
   // Messages from the master and moving groups on a new worker count (worker_migrate.cc).
   void replace_listeners(ChannelMessage& msg);
   void add_listener(int fd, bool tls = false);
+  void drain_listeners();  // accepts everything queued on them (a worker about to retire)
   void close_listeners(bool keep_tls = false);
   void resize(ChannelMessage& msg);
   void migrate_group(const std::string& key, int owner);
@@ -112,6 +120,11 @@ class Worker final : public PeerOutput {
   // After send() took `sent` bytes of c.out: where the next whole frame starts.
   void advance_frame_boundary(Connection& c, size_t sent);
   void leave_handshake(Connection& c);
+  // ---- statistics (worker_enforce.cc) ----
+  // Copies the gauges and the counters other classes keep into the shared page, once per
+  // loop iteration; marks progress for /health.
+  void publish_stats();
+  void count_close(uint16_t code);
   // Descriptors this process holds: what it had at start plus one per connection and two
   // per TLS relay. Near the open-file limit the worker stops reading its queue: a handed-off
   // socket would otherwise arrive without its descriptor (MSG_CTRUNC) and be lost; the
@@ -127,11 +140,14 @@ class Worker final : public PeerOutput {
   void apply_limits();
 
   WorkerSetup& setup_;
+  std::unique_ptr<WorkerStats> own_stats_;  // when the master gave no shared page
+  WorkerStats& stats_;                      // what /metrics and /health read of this worker
   Config config_;
   EventLoop loop_;
   Router router_;
   WorkerLimits limits_;
   std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<std::unique_ptr<Listener>> closed_listeners_;  // closed this iteration
   std::unique_ptr<TlsTerminator> tls_;  // wss:// clients; null without TLS listeners
   std::unique_ptr<SignalSource> signals_;
   std::unique_ptr<Inbox> inbox_;
@@ -166,7 +182,8 @@ class Worker final : public PeerOutput {
   size_t base_descriptors_ = 0;    // open at start (listeners, queues, epoll, log, ...)
   size_t open_file_limit_ = 0;     // RLIMIT_NOFILE (0 = unknown: never pause the inbox)
   bool inbox_paused_ = false;
-  uint64_t stop_deadline_ms_ = 0;  // graceful stop: give up waiting for peers then
+  uint64_t retire_listeners_at_ms_ = 0;  // retired: close the listeners then (0 = not set)
+  uint64_t stop_deadline_ms_ = 0;        // graceful stop: give up waiting for peers then
   bool accepting_ = true;
   bool stopping_ = false;
   bool running_ = true;

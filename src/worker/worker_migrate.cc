@@ -82,9 +82,12 @@ void Worker::resize(ChannelMessage& msg) {
     // it terminates cannot move, so it keeps relaying them (their groups now live in other
     // workers) until their clients leave: no deadline.
     LOG_NOTICE("worker %d: retired by the new worker count, exiting once idle", setup_.index);
+    // The master already steers new connections away from our listeners (listeners.h), but
+    // closing them would reset what is still queued there, and handshakes that started
+    // before the steering may complete a round trip later: keep accepting (and handing
+    // off) for a grace period, then take what is left and close them.
     stopping_ = true;
-    accepting_ = false;
-    close_listeners(false);
+    retire_listeners_at_ms_ = loop_.now_ms() + kRetireGraceMs;
     stop_deadline_ms_ = kNoDeadline;
   }
 }
