@@ -64,6 +64,25 @@ bench: build
 soak: build
 	tools/soak/run.sh $(BUILD_DIR)
 
+# Installs like a server program under PREFIX (DESTDIR stages it): sbin/sigverd, bin/sigver,
+# manual pages, /etc/sigver.conf (an existing one is kept; the defaults always go beside it
+# as sigver.conf.dist), the init script, the systemd unit and /etc/logrotate.d/sigverd.
+PREFIX ?= /usr/local
+.PHONY: install deb deb-test
+install: build
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" tools/install.sh $(BUILD_DIR)
+
+# The Debian package (plain dpkg-deb) in $(BUILD_DIR); lintian errors fail it.
+deb: build
+	@tools/install-deps.sh --deb
+	deb=$$(tools/make-deb.sh $(BUILD_DIR)) && echo "$$deb" && lintian --fail-on error "$$deb"
+
+# Installs, reloads, upgrades and purges the package in a throwaway debootstrapped root
+# (cached in /var/cache/sigver-deb-test): about 3 minutes the first time, 1 after.
+deb-test: build
+	@tools/install-deps.sh --deb
+	tools/deb-test.sh $(BUILD_DIR)
+
 clean:
 	rm -rf $(BUILD_DIR) $(SANITIZE_DIR) $(FUZZ_DIR)
 

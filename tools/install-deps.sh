@@ -6,10 +6,14 @@ set -euo pipefail
 packages=(g++ cmake make pkg-config libprotobuf-dev protobuf-compiler libssl-dev libinih-dev
           node-llhttp libgtest-dev libbenchmark-dev python3 python3-websockets openssl
           clang-format)
+# The package test (ctest deb_package): dpkg-shlibdeps and a throwaway Debian root.
+packages+=(dpkg-dev debootstrap)
 case "${1:-}" in
   --e2e) packages+=(chromium nodejs npm) ;;
   # clang with libFuzzer and the sanitizer runtimes, llvm-symbolizer for readable reports.
   --fuzz) packages+=(clang libclang-rt-14-dev llvm) ;;
+  # make deb checks the package with lintian.
+  --deb) packages+=(lintian) ;;
 esac
 
 missing=()
