@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(g++ cmake make pkg-config libprotobuf-dev protobuf-compiler libssl-dev libinih-dev
-          node-llhttp libgtest-dev libbenchmark-dev python3 python3-websockets openssl
+          node-llhttp libgtest-dev libbenchmark-dev python3 python3-websockets python3-prometheus-client
+          openssl
           clang-format)
 # The package test (ctest deb_package): dpkg-shlibdeps and a throwaway Debian root.
 packages+=(dpkg-dev debootstrap)

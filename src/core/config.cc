@@ -271,6 +271,17 @@ const Setting kSettings[] = {
        c.listen_tls = address;
        return true;
      }},
+    {"server", "status_listen",
+     [](const std::string& v, Config& c, std::string& why) {
+       if (v.empty()) {
+         c.status_listen.reset();
+         return true;
+       }
+       ListenAddress address;
+       if (!set_listen(v, address, why)) return false;
+       c.status_listen = address;
+       return true;
+     }},
     {"server", "worker_processes", set_worker_processes},
     {"server", "pid",
      [](const std::string& v, Config& c, std::string& why) { return set_string(v, c.pid, why); }},
@@ -402,6 +413,19 @@ const Setting kSettings[] = {
        return false;
      }},
     {"log", "log_level", set_log_level},
+    {"log", "access_log",
+     [](const std::string& v, Config& c, std::string& why) {
+       return set_string(v, c.access_log, why);
+     }},
+    {"log", "access_log_keys",
+     [](const std::string& v, Config& c, std::string& why) {
+       if (v != "hash" && v != "full" && v != "off") {
+         why = "expected hash, full or off";
+         return false;
+       }
+       c.access_log_keys = v;
+       return true;
+     }},
 };
 
 bool is_known_section(std::string_view section) {
@@ -652,6 +676,14 @@ bool validate_config(const Config& config, std::string& error) {
     if (config.listen_tls->host == config.listen.host &&
         config.listen_tls->port == config.listen.port) {
       error = where + "[server] listen_tls must differ from listen";
+      return false;
+    }
+  }
+  if (config.status_listen) {
+    const ListenAddress& status = *config.status_listen;
+    if (status.port == config.listen.port ||
+        (config.listen_tls && status.port == config.listen_tls->port)) {
+      error = where + "[server] status_listen must not share a port with listen or listen_tls";
       return false;
     }
   }

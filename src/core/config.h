@@ -20,6 +20,9 @@ struct Config {
   // [server]
   ListenAddress listen;                     // listen = host:port ([v6]:port)
   std::optional<ListenAddress> listen_tls;  // listen_tls: wss:// listener, optional
+  // HTTP status listener (/metrics, /health) served by the master; empty = off. Never the
+  // public port.
+  std::optional<ListenAddress> status_listen;
   // Not a file setting: the `sigver` command line with --key/--cert makes its one `listen`
   // address speak TLS (wss://) instead of plain ws://.
   bool listen_speaks_tls = false;
@@ -58,8 +61,10 @@ struct Config {
   std::string tls_ciphersuites =                            // TLS 1.3, OpenSSL ciphersuites list
       "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256";
   // [log]
-  std::string error_log = "stderr";  // path, or "stderr"
-  std::string log_level = "info";    // debug | info | notice | warn | error
+  std::string error_log = "stderr";      // path, or "stderr"
+  std::string log_level = "info";        // debug | info | notice | warn | error
+  std::string access_log;                // one line per ended connection; "" = off
+  std::string access_log_keys = "hash";  // hash | full | off: how keys appear there
 
   std::string source;  // the file it was loaded from ("" = built-in defaults)
 

@@ -1,5 +1,7 @@
 #include "master/cli.h"
 
+#include <openssl/opensslv.h>
+
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -201,7 +203,11 @@ CliResult parse_sigverd_args(int argc, char** argv) {
   for (const ParsedOption& o : options) {
     if (is(o, "help")) return text_result(CliResult::Action::kHelp, kSigverdUsage);
     if (is(o, "version")) {
-      return text_result(CliResult::Action::kVersion, std::string("sigverd version ") + kVersion);
+      // The libraries' versions as built in: what an operator needs for a bug report.
+      return text_result(CliResult::Action::kVersion,
+                         std::string("sigverd version ") + kVersion + "\nbuilt with " +
+                             OPENSSL_VERSION_TEXT + ", protobuf " + SIGVER_PROTOBUF_VERSION +
+                             " (schema and tests), llhttp " + SIGVER_LLHTTP_VERSION);
     }
     if (is(o, "conf")) conf = o.value;
     if (is(o, "host")) host = o.value;

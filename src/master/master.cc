@@ -20,6 +20,8 @@
 #include "master/process_table.h"
 #include "master/reload.h"
 #include "master/signals.h"
+#include "master/status_pages.h"
+#include "master/status_server.h"
 #include "master/tls_master.h"
 #include "master/worker_process.h"
 
@@ -49,7 +51,8 @@ std::string describe_status(int status) {
 
 class Master {
  public:
-  explicit Master(MasterOptions& options) : options_(options) {}
+  explicit Master(MasterOptions& options)
+      : options_(options), status_([this](std::string_view path) { return status(path); }) {}
   int run();
 
  private:
@@ -69,6 +72,9 @@ class Master {
   // New connections go only to the first `count` sockets of the group (listeners.h); the
   // default spread is kept if the kernel refuses.
   void steer(const std::vector<UniqueFd>& sockets, int count);
+  // The status listener (status_listen): what it answers, and (re)binding it.
+  StatusResponse status(std::string_view path) const;
+  bool apply_status_listen(std::string& error);
   void begin_shutdown(int signo, Clock::duration grace);
   void signal_workers(int signo);
   int poll_timeout_ms() const;
@@ -86,6 +92,8 @@ class Master {
   std::optional<ProcessTable> table_;
   ClientCounts clients_;  // connections per client address, shared with every worker
   SharedStats stats_;     // every worker's counters, read for /metrics and /health
+  StatusServer status_;
+  uint64_t worker_restarts_ = 0;
   WorkerSpawner spawner_;
   Phase phase_ = Phase::kRunning;
   Clock::time_point deadline_{};
@@ -147,7 +155,7 @@ bool Master::start_up(int& exit_code) {
   if (!open_listeners(config().listen, count, listeners_, port, error) ||
       (config().listen_tls &&
        !open_listeners(*config().listen_tls, count, tls_listeners_, tls_port, error)) ||
-      !open_handoff_queues(count, queues_, error)) {
+      !open_handoff_queues(count, queues_, error) || !apply_status_listen(error)) {
     fail_start(error);
     return false;
   }
@@ -182,7 +190,7 @@ bool Master::start_up(int& exit_code) {
   spawner_.listeners_speak_tls = config().listen_speaks_tls;
   spawner_.tls = tls_enabled(config()) ? &tls_material_ : nullptr;
   spawner_.queues = &queues_;
-  spawner_.master_only_fds = {signal_fd_.get()};
+  spawner_.master_only_fds = {signal_fd_.get(), status_.listener_fd()};
   spawner_.credentials = &credentials_;
   spawner_.config = &options_.config;
   spawner_.count = count;
@@ -250,15 +258,44 @@ void Master::serve() {
         deadline_ = Clock::now() + kKillWait;
       }
     }
-    pollfd pfd{signal_fd_.get(), POLLIN, 0};
-    int rc = ::poll(&pfd, 1, poll_timeout_ms());
+    std::vector<pollfd> fds{{signal_fd_.get(), POLLIN, 0}};
+    status_.add_poll_fds(fds);
+    int timeout = poll_timeout_ms();
+    if (const int status_timeout = status_.timeout_ms(); status_timeout >= 0) {
+      timeout = timeout < 0 ? status_timeout : std::min(timeout, status_timeout);
+    }
+    int rc = ::poll(fds.data(), fds.size(), timeout);
     if (rc < 0 && errno != EINTR) {
       LOG_CRIT("poll() failed: %s", std::strerror(errno));
       begin_shutdown(SIGTERM, kTerminateGrace);
       continue;
     }
+    if (rc > 0) status_.on_poll(fds, 1);
     while (int signo = read_signal(signal_fd_.get())) handle_signal(signo);
   }
+}
+
+StatusResponse Master::status(std::string_view path) const {
+  StatusInputs in;
+  in.stats = stats_.ok() ? &stats_ : nullptr;
+  in.worker_restarts = worker_restarts_;
+  in.now_ms = monotonic_ms();
+  for (int i = 0; i < spawner_.count && i < table_->size(); ++i) {
+    const ProcessTable::Slot& slot = table_->slot(i);
+    in.workers.push_back({i, slot.state == ProcessTable::State::kRunning ? slot.pid : 0});
+  }
+  return status_page(path, in);
+}
+
+bool Master::apply_status_listen(std::string& error) {
+  if (!status_.listen(config().status_listen, error)) return false;
+  // Workers must not keep the status socket open.
+  spawner_.master_only_fds = {signal_fd_.get(), status_.listener_fd()};
+  if (status_.listening()) {
+    LOG_NOTICE("status (/metrics, /health) on http://%s",
+               format_listen_address(*config().status_listen).c_str());
+  }
+  return true;
 }
 
 void Master::handle_signal(int signo) {
@@ -314,6 +351,7 @@ void Master::reap_children() {
     } else {
       double delay = std::chrono::duration<double>(exit.respawn_after).count();
       std::string when = delay > 0 ? " in " + std::to_string(delay).substr(0, 4) + " s" : "";
+      ++worker_restarts_;
       LOG_ERROR("worker %d (pid %d) %s unexpectedly, restarting it%s", exit.index,
                 static_cast<int>(pid), what.c_str(), when.c_str());
     }
@@ -346,6 +384,15 @@ void Master::reload() {
   if (format_listen_address(config().listen) != format_listen_address(old.listen) &&
       !apply_listen(old.listen)) {
     config().listen = old.listen;
+  }
+  const auto same = [](const std::optional<ListenAddress>& a,
+                       const std::optional<ListenAddress>& b) {
+    return a.has_value() == b.has_value() &&
+           (!a || format_listen_address(*a) == format_listen_address(*b));
+  };
+  if (!same(old.status_listen, config().status_listen) && !apply_status_listen(error)) {
+    LOG_ERROR("%s; keeping the status listener as it was", error.c_str());
+    config().status_listen = old.status_listen;
   }
   const int old_count = std::max(1, old.worker_processes);
   const int new_count = std::max(1, config().worker_processes);

@@ -3,12 +3,14 @@
 // its Peer state for the router. Buffers hold memory only while bytes are pending, so an
 // idle peer costs just this struct.
 #include <cstdint>
+#include <memory>
 
 #include "core/buffer.h"
 #include "core/client_counts.h"
 #include "core/deadline_queue.h"
 #include "core/event_loop.h"
 #include "core/unique_fd.h"
+#include "worker/access_record.h"
 #include "worker/peer.h"
 #include "ws/frame.h"
 
@@ -48,6 +50,7 @@ struct Connection final : EventHandler, DeadlineNode, Peer {
   uint32_t out_to_frame = 0;
   ClientCounts::Ticket client = ClientCounts::kNotCounted;  // counted client address
   uint64_t rate_due_us = 0;                                 // max_messages_per_second bucket
+  std::unique_ptr<AccessRecord> record;    // with an access log: what its line will say
   Buffer in{Buffer::Account::kInbound};    // bytes read but not yet consumed (partial
                                            // request/frame)
   Buffer out{Buffer::Account::kOutbound};  // bytes to send

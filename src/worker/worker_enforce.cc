@@ -2,6 +2,10 @@
 // accepting, bounding pending handshakes, and closing the peers that make the worker's
 // buffers grow past their totals. Memory stays bounded whatever clients do; a peer that
 // reads and writes normally is never closed because others don't.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <utility>
@@ -61,6 +65,7 @@ void Worker::update_accepting() {
 void Worker::refuse(Connection& c, ws::UpgradeStatus status, std::string_view reason) {
   if (c.state != ConnState::kHandshake) return;
   WorkerStats::add(stats_.upgrades_failed[static_cast<size_t>(failure_of(status))]);
+  note_end(c, 's', static_cast<uint16_t>(ws::http_status(status)));
   ws::append_error_response(c.out, status, reason);
   begin_closing(c);
 }
@@ -167,6 +172,54 @@ void Worker::publish_stats() {
   for (int i = 0; i < kLimitCount; ++i) {
     WorkerStats::set(s.limit_rejections[i], limits_.log().total(static_cast<Limit>(i)));
   }
+}
+
+void Worker::open_access_log() {
+  if (config_.access_log.empty()) {
+    access_log_ = AccessLog();
+    return;
+  }
+  std::string error;
+  if (!access_log_.open(config_.access_log, error)) LOG_ERROR("%s", error.c_str());
+}
+
+void Worker::start_record(Connection& c) {
+  auto record = std::make_unique<AccessRecord>();
+  record->opened_ms = loop_.now_ms();
+  sockaddr_storage address{};
+  socklen_t size = sizeof address;
+  if (::getpeername(c.fd.get(), reinterpret_cast<sockaddr*>(&address), &size) == 0) {
+    char host[INET6_ADDRSTRLEN] = "-";
+    uint16_t port = 0;
+    if (address.ss_family == AF_INET) {
+      const auto& v4 = reinterpret_cast<const sockaddr_in&>(address);
+      ::inet_ntop(AF_INET, &v4.sin_addr, host, sizeof host);
+      port = ntohs(v4.sin_port);
+    } else if (address.ss_family == AF_INET6) {
+      const auto& v6 = reinterpret_cast<const sockaddr_in6&>(address);
+      ::inet_ntop(AF_INET6, &v6.sin6_addr, host, sizeof host);
+      port = ntohs(v6.sin6_port);
+    }
+    if (address.ss_family == AF_UNIX) {
+      record->tls = true;  // the plain end of a TLS relay (the relay knows the client)
+    } else {
+      record->remote = address.ss_family == AF_INET6 ? "[" + std::string(host) + "]" : host;
+      record->remote += ":" + std::to_string(port);
+    }
+  }
+  c.record = std::move(record);
+}
+
+void Worker::note_end(Connection& c, char by, uint16_t code) {
+  if (!c.record || c.record->closed_by != '-') return;
+  c.record->closed_by = by;
+  c.record->code = code;
+}
+
+void Worker::end_record(Connection& c) {
+  if (!c.record) return;
+  access_log_.write(c.record->line(setup_.index, loop_.now_ms()));
+  c.record.reset();
 }
 
 }  // namespace sigver

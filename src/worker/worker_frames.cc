@@ -19,6 +19,7 @@ class FrameEvents final : public ws::FrameHandler {
  public:
   FrameEvents(Worker& worker, Connection& conn) : worker_(worker), conn_(conn) {}
   bool on_message(ws::Opcode opcode, char* data, size_t size) override {
+    if (conn_.record) ++conn_.record->messages_in;
     return worker_.within_rate(conn_) && worker_.on_ws_message(conn_, opcode, data, size);
   }
   bool on_ping(char* data, size_t size) override {
@@ -84,6 +85,7 @@ void Worker::open_websocket(Connection& c, std::string_view key) {
     close_with(c, ws::close_code::kBadKey, key.empty() ? "key is empty" : "key is too long");
     return;
   }
+  if (c.record) c.record->key = access_log_key(key, config_.access_log_keys);
   if (!router_.on_open(c, key)) {
     char what[96];
     std::snprintf(what, sizeof what, "a key has %u peers; closing the next one with 1013",
@@ -148,6 +150,7 @@ bool Worker::on_ws_ping(Connection& c, char* data, size_t size) {
 bool Worker::on_ws_close(Connection& c, uint16_t code, std::string_view) {
   // The peer closes first: answer with its code, then close the socket once flushed.
   count_close(code);
+  note_end(c, 'c', code);
   router_.on_leave(c);
   ws::append_close_frame(c.out, code, "");
   c.close_after_flush = true;
@@ -166,6 +169,7 @@ void Worker::close_with(Connection& c, uint16_t code, std::string_view reason) {
   LOG_DEBUG("closing fd %d with %u: %.*s", c.fd.get(), code, static_cast<int>(reason.size()),
             reason.data());
   count_close(code);
+  note_end(c, 's', code);
   router_.on_leave(c);
   ws::append_close_frame(c.out, code, reason);
   begin_closing(c);

@@ -19,7 +19,8 @@ void Worker::hand_off(Connection& c, int owner) {
     ++handoffs_sent_;
     LOG_DEBUG("handed off a connection to worker %d (%zu bytes)", owner, c.in.size());
     if (c.parked) unpark(c);
-    destroy(c);  // the owner has its own copy of the socket now
+    c.record.reset();  // the owner logs it when it ends
+    destroy(c);        // the owner has its own copy of the socket now
     return;
   }
   if (err == EAGAIN || err == ENOBUFS) {
@@ -112,6 +113,7 @@ void Worker::adopt(int fd, const char* bytes, size_t size) {
   Connection& c = add_connection(fd, limits_.track(fd));
   if (c.state == ConnState::kClosed) return;
   c.adopted = true;
+  if (c.record) c.record->bytes_in += size;  // what the first worker read of it
   c.in.append(bytes, size);
   LOG_DEBUG("adopted a connection from another worker (%zu bytes)", size);
   handle_handshake(c);

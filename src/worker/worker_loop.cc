@@ -151,6 +151,7 @@ bool Worker::start() {
     }
   }
   apply_limits();
+  open_access_log();
   if (!setup_.tls_listeners.empty()) {
     tls_ = std::make_unique<TlsTerminator>(loop_, [this](int fd) { add_connection(fd); });
     tls_->set_timeouts(config_.handshake_timeout, config_.close_timeout);
@@ -320,6 +321,7 @@ Connection& Worker::add_connection(int fd, ClientCounts::Ticket client) {
     return c;
   }
   handshake_timers_.push(c, loop_.now_ms() + seconds_to_ms(config_.handshake_timeout));
+  if (access_log_.enabled()) start_record(c);
   bound_pending_handshakes();
   return c;
 }
@@ -378,16 +380,19 @@ void Worker::on_readable(Connection& c) {
     ssize_t n = ::recv(c.fd.get(), buf, room, 0);
     if (n == 0) {
       LOG_DEBUG("peer closed the connection (fd %d)", c.fd.get());
+      note_end(c, 'c', 0);
       destroy(c);
       return;
     }
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
       LOG_DEBUG("recv() failed: %s", std::strerror(errno));
+      note_end(c, 'c', 0);
       destroy(c);
       return;
     }
     const auto got = static_cast<size_t>(n);
+    if (c.record) c.record->bytes_in += got;
     switch (c.state) {
       case ConnState::kHandshake:
         c.in.append(buf, got);
@@ -432,6 +437,7 @@ void Worker::flush(Connection& c) {
   while (!c.out.empty()) {
     ssize_t n = ::send(c.fd.get(), c.out.data(), c.out.size(), MSG_NOSIGNAL);
     if (n > 0) {
+      if (c.record) c.record->bytes_out += static_cast<size_t>(n);
       if (static_cast<size_t>(n) < c.out.size()) {
         advance_frame_boundary(c, static_cast<size_t>(n));
       } else {
@@ -484,6 +490,7 @@ char* Worker::begin_message(Peer& to, size_t size) {
 void Worker::end_message(Peer& to, size_t size) {
   auto& c = static_cast<Connection&>(to);
   c.out.commit(ws::frame_header_size(size) + size);
+  if (c.record) ++c.record->messages_out;
   mark_dirty(c);
 }
 
@@ -522,6 +529,7 @@ void Worker::destroy(Connection& c) {
   if (c.state == ConnState::kClosed) return;
   if (c.parked) unpark(c);
   router_.on_leave(c);
+  end_record(c);
   leave_handshake(c);
   limits_.release(c.client);
   c.client = ClientCounts::kNotCounted;
@@ -569,6 +577,7 @@ void Worker::run_timers() {
     auto& c = static_cast<Connection&>(*n);
     LOG_DEBUG("handshake not finished in time, closing fd %d", c.fd.get());
     WorkerStats::add(stats_.upgrades_failed[static_cast<size_t>(UpgradeFailure::kTimeout)]);
+    note_end(c, 's', 0);
     destroy(c);
   }
   while (DeadlineNode* n = closing_timers_.pop_expired(now)) {
@@ -608,6 +617,7 @@ void Worker::on_signal(int signo) {
     case SIGUSR1: {
       std::string error;
       if (!log::reopen(error)) LOG_ERROR("%s", error.c_str());
+      if (!access_log_.reopen(error)) LOG_ERROR("%s", error.c_str());
       break;
     }
     case SIGQUIT:
@@ -642,6 +652,7 @@ void Worker::reload() {
   log::Level level;
   if (log::parse_level(config_.log_level, level)) log::set_level(level);
   apply_limits();
+  open_access_log();
   LOG_NOTICE("worker %d: configuration reloaded", setup_.index);
 }
 

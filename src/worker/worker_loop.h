@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/access_log.h"
 #include "core/channel.h"
 #include "core/config.h"
 #include "core/deadline_queue.h"
@@ -125,6 +126,12 @@ class Worker final : public PeerOutput {
   // loop iteration; marks progress for /health.
   void publish_stats();
   void count_close(uint16_t code);
+  // ---- access log (worker_enforce.cc) ----
+  void open_access_log();
+  void start_record(Connection& c);
+  // Who ended the connection, with which code (the first word counts).
+  static void note_end(Connection& c, char by, uint16_t code);
+  void end_record(Connection& c);
   // Descriptors this process holds: what it had at start plus one per connection and two
   // per TLS relay. Near the open-file limit the worker stops reading its queue: a handed-off
   // socket would otherwise arrive without its descriptor (MSG_CTRUNC) and be lost; the
@@ -146,6 +153,7 @@ class Worker final : public PeerOutput {
   EventLoop loop_;
   Router router_;
   WorkerLimits limits_;
+  AccessLog access_log_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<std::unique_ptr<Listener>> closed_listeners_;  // closed this iteration
   std::unique_ptr<TlsTerminator> tls_;  // wss:// clients; null without TLS listeners

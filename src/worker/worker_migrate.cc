@@ -137,7 +137,8 @@ void Worker::migrate_group(const std::string& key, int owner) {
       LOG_ERROR("cannot move a peer of a group to worker %d: %s; closing it", owner,
                 std::strerror(err));
     }
-    destroy(c);  // it left the group silently in export_group; the new owner has the socket
+    c.record.reset();  // the new owner logs the connection when it ends
+    destroy(c);        // it left the group silently in export_group; the new owner has the socket
   }
   LOG_DEBUG("moved a group of %zu peers to worker %d", exported.size(), owner);
 }
@@ -212,6 +213,7 @@ void Worker::finish_migrations(bool expired_only) {
       // Its unsent output may begin inside a frame but ends with a whole one.
       c.out_to_frame = static_cast<uint32_t>(c.out.size());
       c.client = limits_.track(c.fd.get());  // the sender stopped counting it
+      if (access_log_.enabled()) start_record(c);
       conns_.push_back(std::move(conn));
       installed.push_back(&c);
     }

@@ -274,6 +274,8 @@ void append_upgrade_response(Buffer& out, std::string_view accept) {
   out.append("\r\n\r\n");
 }
 
+int http_status(UpgradeStatus status) { return status_line(status).code; }
+
 void append_error_response(Buffer& out, UpgradeStatus status, std::string_view reason) {
   const StatusLine line = status_line(status);
   std::string response = "HTTP/1.1 " + std::to_string(line.code) + " ";

@@ -51,6 +51,8 @@ void append_upgrade_response(Buffer& out, std::string_view accept);
 // text body; 426 also gets "Sec-WebSocket-Version: 13" / "Upgrade: websocket", 503 gets
 // "Retry-After").
 inline constexpr unsigned kRetryAfterSeconds = 10;
+// The HTTP status code of an error status (400, 403, 426, 431, 503).
+int http_status(UpgradeStatus status);
 void append_error_response(Buffer& out, UpgradeStatus status, std::string_view reason);
 
 }  // namespace sigver::ws

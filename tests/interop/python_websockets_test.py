@@ -143,16 +143,17 @@ def free_port():
 
 
 class Server:
-    def __init__(self, binary):
+    def __init__(self, binary, extra_server_settings=""):
         self.dir = tempfile.mkdtemp(prefix="sigver-interop-")
         self.port = free_port()
         self.log = os.path.join(self.dir, "error.log")
         config = os.path.join(self.dir, "sigverd.conf")
         with open(config, "w") as out:
-            out.write("[server]\nlisten = 127.0.0.1:%d\nworker_processes = 2\n\n"
+            out.write("[server]\nlisten = 127.0.0.1:%d\nworker_processes = 2\n" % self.port +
+                      extra_server_settings + "\n"
                       "[protocol]\nheartbeat_interval = 0.5\nheartbeat_misses = 3\n"
                       "max_key_length = 64\n\n"
-                      "[log]\nlog_level = debug\nerror_log = %s\n" % (self.port, self.log))
+                      "[log]\nlog_level = debug\nerror_log = %s\n" % self.log)
         self.output = open(os.path.join(self.dir, "output.txt"), "wb")
         self.process = subprocess.Popen([binary, "-c", config], stdin=subprocess.DEVNULL,
                                         stdout=self.output, stderr=subprocess.STDOUT,

@@ -129,6 +129,7 @@ bool ServerProcess::start_once(const std::string& binary, const ServerConfig& co
   }
   for (const auto& line : config.limits) ini << line << "\n";
   ini << "\n[log]\nlog_level = debug\nerror_log = " << log_path_ << "\n";
+  for (const auto& line : config.log) ini << line << "\n";
   config_text_ = ini.str();
   if (!write_file(config_path_, config_text_)) {
     failure_ = "cannot write " + config_path_;

@@ -22,6 +22,8 @@ struct ServerConfig {
   // max_messages_per_second are written as 0 (off): most tests open hundreds of
   // connections from 127.0.0.1 and send as fast as they can.
   std::vector<std::string> limits{};
+  // More [log] lines (access_log, ...).
+  std::vector<std::string> log{};
   // When non-empty, the binary is run with these arguments instead of `-c CONFIG`; the
   // literal "{port}" in an argument is replaced by the chosen port (for the seed's CLI).
   std::vector<std::string> args{};
