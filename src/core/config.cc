@@ -200,6 +200,19 @@ bool set_listen(const std::string& value, ListenAddress& out, std::string& why) 
   return true;
 }
 
+// An optional address: empty = none.
+bool set_optional_listen(const std::string& value, std::optional<ListenAddress>& out,
+                         std::string& why) {
+  if (value.empty()) {
+    out.reset();
+    return true;
+  }
+  ListenAddress address;
+  if (!set_listen(value, address, why)) return false;
+  out = address;
+  return true;
+}
+
 bool set_worker_processes(const std::string& value, Config& config, std::string& why) {
   if (value == "auto") {
     unsigned cpus = std::thread::hardware_concurrency();  // 0 when unknown
@@ -262,25 +275,11 @@ const Setting kSettings[] = {
      }},
     {"server", "listen_tls",
      [](const std::string& v, Config& c, std::string& why) {
-       if (v.empty()) {
-         c.listen_tls.reset();
-         return true;
-       }
-       ListenAddress address;
-       if (!set_listen(v, address, why)) return false;
-       c.listen_tls = address;
-       return true;
+       return set_optional_listen(v, c.listen_tls, why);
      }},
     {"server", "status_listen",
      [](const std::string& v, Config& c, std::string& why) {
-       if (v.empty()) {
-         c.status_listen.reset();
-         return true;
-       }
-       ListenAddress address;
-       if (!set_listen(v, address, why)) return false;
-       c.status_listen = address;
-       return true;
+       return set_optional_listen(v, c.status_listen, why);
      }},
     {"server", "worker_processes", set_worker_processes},
     {"server", "pid",

@@ -20,6 +20,9 @@ namespace {
 
 constexpr uint64_t kMigrationWaitMs = 5000;  // an incomplete group is installed after this
 constexpr int kSendRetryMs = 3000;           // how long a full queue may hold up a move
+// Groups arriving at once: a resize moves them one after the other from each worker, so a
+// few per source are ever open; this only bounds what a broken sender can make us hold.
+constexpr size_t kMaxPendingMigrations = 256;
 
 uint64_t seconds_to_ms(double s) { return static_cast<uint64_t>(s * 1000.0 + 0.5); }
 
@@ -161,6 +164,14 @@ void Worker::receive_migrated_peer(ChannelMessage& msg) {
     if (m->source == h.source && m->token == h.token) pending = m.get();
   }
   if (!pending) {
+    // A group larger than a key may hold, or more moves at once than workers could send, is
+    // a broken (or hostile) sender: its announced size would otherwise be allocated here.
+    const size_t largest = std::max<size_t>(config_.max_peers_per_key, 1024);
+    if (h.group_size > largest || migrations_.size() >= kMaxPendingMigrations) {
+      LOG_ERROR("group move of %u peers (%zu moves pending) refused: dropped", h.group_size,
+                migrations_.size());
+      return;
+    }
     migrations_.push_back(std::make_unique<PendingMigration>());
     pending = migrations_.back().get();
     pending->source = h.source;
