@@ -78,7 +78,7 @@ deb: build
 	deb=$$(tools/make-deb.sh $(BUILD_DIR)) && echo "$$deb" && lintian --fail-on error "$$deb"
 
 # Installs, reloads, upgrades and purges the package in a throwaway debootstrapped root
-# (cached in /var/cache/sigver-deb-test): about 3 minutes the first time, 1 after.
+# (cached in /var/cache/sigver-deb-test): 2.5 to 4 minutes the first time, 15 s after.
 deb-test: build
 	@tools/install-deps.sh --deb
 	tools/deb-test.sh $(BUILD_DIR)

@@ -50,6 +50,8 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+# A signal (say, a ctest time-out) ends the script through exit, so cleanup runs.
+trap 'exit 1' INT TERM HUP
 
 check() {  # check DESCRIPTION COMMAND...
   local what=$1
@@ -62,7 +64,8 @@ check() {  # check DESCRIPTION COMMAND...
     failed=$((failed + 1))
   fi
 }
-in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
+# Bounded: no command in the root (dpkg, init script, logrotate) may hang the test.
+in_root() { timeout 300 chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
 step() { echo "--- $* ($((SECONDS - started)) s)"; }
 
 # ---- the two packages: this version and a later one to upgrade to ----
