@@ -69,7 +69,22 @@ int upgrade_status(int fd, std::string_view path, std::string_view extra_headers
   return status_of(got);
 }
 
-class LimitsTest : public SigverTest {};
+class LimitsTest : public SigverTest {
+ protected:
+  // Closes `peers` and waits until the server has uncounted them (a new connection from
+  // this address is upgraded again), so that the end-of-test health check is admitted.
+  void LeaveAndWaitUncounted(std::vector<Peer>& peers) {
+    for (Peer& peer : peers) peer.close_cleanly();
+    peers.clear();
+    bool admitted = false;
+    for (auto until = Clock::now() + std::chrono::seconds(10); !admitted && Clock::now() < until;) {
+      UniqueFd probe = connect_loopback(port());
+      admitted = probe && upgrade_status(probe.get(), "/" + random_key("probe")) == 101;
+      if (!admitted) std::this_thread::sleep_for(Millis(50));
+    }
+    EXPECT_TRUE(admitted) << "closed connections were never uncounted";
+  }
+};
 
 TEST_F(LimitsTest, PerAddressLimitCountsAcrossWorkersAndAnswers503) {
   Start({.server = {"worker_processes = 4"}, .limits = {"max_connections_per_ip = 3"}});
@@ -104,6 +119,7 @@ TEST_F(LimitsTest, PerAddressLimitCountsAcrossWorkersAndAnswers503) {
     if (!admitted) std::this_thread::sleep_for(Millis(50));
   }
   EXPECT_TRUE(admitted) << "a closed connection was never uncounted";
+  LeaveAndWaitUncounted(peers);
 }
 
 TEST_F(LimitsTest, PerAddressLimitChangesOnReload) {
@@ -120,6 +136,10 @@ TEST_F(LimitsTest, PerAddressLimitChangesOnReload) {
   UniqueFd over = connect_loopback(port());
   EXPECT_EQ(upgrade_status(over.get(), "/k"), 503);
   for (auto& peer : peers) EXPECT_TRUE(ReceivedNothing(peer.sync())) << "open peers stay";
+  LeaveAndWaitUncounted(peers);
+  // Off again, so the end-of-test health check is not counted against the probe.
+  RewriteConfigAndReload("max_connections_per_ip = 2", "max_connections_per_ip = 0");
+  ASSERT_TRUE(WaitForLog("configuration reloaded", 2));
 }
 
 TEST_F(LimitsTest, OriginsOutsideTheListGet403) {
