@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
-# Browser end-to-end test: real netflux@3.0.0 peers in headless Chromium form WebRTC groups
-# through a signaling server started here.
+# Browser end-to-end test: real netflux@3.0.0 or netflux@4.3.1 peers (or both at once) in
+# headless Chromium form WebRTC groups through a signaling server started here.
 #
 # Usage:
 #   tests/e2e/run.sh SIGVERD_BIN [extra sigverd args...]
 #       Starts SIGVERD_BIN -c <temp conf> [extra args] on a free 127.0.0.1 port, runs every
 #       scenario, stops that server (by its PID) and exits non-zero if any scenario failed.
 #   tests/e2e/run.sh --node-sigver PATH/TO/sigver/server.js
-#       Same scenarios against the Node reference server (sigver@18.0.0), started as
-#       `node server.js -h 127.0.0.1 -p PORT`, to tell a harness problem from a server one.
-#       Install it outside the repo; its uws dependency needs a shim (see WIRE-NOTES.md).
+#       Same scenarios against a Node reference server, started as
+#       `node server.js -h 127.0.0.1 -p PORT` (with TLS: `-k KEY -c CERT -a CA` too), to tell
+#       a harness problem from a server one: sigver@18.0.0 (generation 1: netflux 3; its uws
+#       dependency needs a shim) or sigver@20.1.0 (generation 2: SIGVER_E2E_NETFLUX=4; runs
+#       as npm installs it, .../node_modules/sigver/dist/server.js). Install either outside
+#       the repo; see WIRE-NOTES.md. No Node server serves the mixed run.
 #
 # Environment:
+#   SIGVER_E2E_NETFLUX       3 (default): netflux 3.0.0 pages; 4: netflux 4.3.1 pages, the same
+#                            scenarios; mixed: pages of both versions on the same keys at once,
+#                            each version expected to form its own groups
+#   SIGVER_E2E_GENERATIONS   if set, e.g. '1' or '1 2': `[protocol] generations = ...` in the
+#                            temporary config (to time netflux 3 joins with and without
+#                            generation 2 detection; unset: the server's default)
 #   SIGVER_E2E_CONF_EXTRA    lines appended to the [server] section of the temporary config,
 #                            e.g. 'worker_processes = 4' ("\n" separates several lines; a line
 #                            may also open another section, e.g. '[protocol]\nheartbeat_interval = 2')
@@ -28,9 +37,11 @@
 #
 # Output: one line per scenario, `PASS name (join times ...)` or `FAIL name: reason` (followed
 # by `    | ` lines: decoded signaling frames per peer, console, peer states, server log tail),
-# then `e2e: N passed, M failed`. Besides its own checks, a scenario fails when any peer's
-# signaling socket closed or reconnected unasked (netflux would otherwise hide it by rejoining),
-# and the run fails when the server exited or its log reports a crash (e.g. a restarted worker).
+# the join times summed up per netflux version, then `e2e: N passed, M failed`. Besides its
+# own checks, a scenario fails when any peer's signaling socket closed or reconnected unasked
+# (netflux would otherwise hide it by rejoining) or got a frame its protocol generation does
+# not allow there (lib/frame_check.mjs), and the run fails when the server exited or its log
+# reports a crash (e.g. a restarted worker).
 #
 # Installs what is missing (Debian chromium, nodejs, npm; `npm ci` here). npm runs with
 # --ignore-scripts: netflux depends on native uws/wrtc builds the browser test never uses.
@@ -106,8 +117,16 @@ free_port() {
 # ---- Phase 1 (outer): install, then run phase 2 under a hard time bound, in a netns. ----
 if [[ "${SIGVER_E2E_PHASE:-}" != inner ]]; then
   [[ $# -ge 1 ]] || usage
+  case "${SIGVER_E2E_NETFLUX:-3}" in
+    3 | 4 | mixed) ;;
+    *) log "SIGVER_E2E_NETFLUX must be 3, 4 or mixed"; usage ;;
+  esac
   if [[ "$1" == --node-sigver ]]; then
     [[ $# -eq 2 && -f "$2" ]] || usage
+    if [[ "${SIGVER_E2E_NETFLUX:-3}" == mixed ]]; then
+      log "no Node sigver serves both generations: the mixed run needs sigverd"
+      exit 2
+    fi
     set -- --node-sigver "$(realpath "$2")"
   else
     [[ -x "$1" ]] || { log "server binary '$1' not found or not executable"; usage; }
@@ -167,7 +186,7 @@ server_log="$work/server.log"
 scheme=ws
 connect_port="$port"
 tls_lines=()
-if [[ "${SIGVER_E2E_TLS:-}" == 1 && "$1" != --node-sigver ]]; then
+if [[ "${SIGVER_E2E_TLS:-}" == 1 ]]; then
   spki="$(make_certificates "$work")"
   connect_port="$(free_port)"
   scheme=wss
@@ -176,7 +195,12 @@ if [[ "${SIGVER_E2E_TLS:-}" == 1 && "$1" != --node-sigver ]]; then
   export SIGVER_E2E_CHROMIUM_ARGS="--ignore-certificate-errors-spki-list=$spki"
 fi
 if [[ "$1" == --node-sigver ]]; then
-  node "$2" -h 127.0.0.1 -p "$port" >"$server_log" 2>&1 &
+  node_tls=()
+  if [[ "$scheme" == wss ]]; then # sigver's one listener then speaks TLS
+    connect_port="$port"
+    node_tls=(-k "$work/server.key" -c "$work/server.crt" -a "$work/int.crt")
+  fi
+  node "$2" -h 127.0.0.1 -p "$port" "${node_tls[@]}" >"$server_log" 2>&1 &
   server_pid=$!
 else
   conf="$work/sigverd.conf"
@@ -185,6 +209,8 @@ else
     ((${#tls_lines[@]} == 0)) || printf '%s\n' "${tls_lines[0]}"
     [[ -z "${SIGVER_E2E_CONF_EXTRA:-}" ]] || printf '%b\n' "$SIGVER_E2E_CONF_EXTRA"
     ((${#tls_lines[@]} == 0)) || printf '%s\n' "${tls_lines[@]:1}"
+    [[ -z "${SIGVER_E2E_GENERATIONS:-}" ]] ||
+      printf '[protocol]\ngenerations = %s\n' "$SIGVER_E2E_GENERATIONS"
   } >"$conf"
   "$1" -c "$conf" "${@:2}" >"$server_log" 2>&1 &
   server_pid=$!

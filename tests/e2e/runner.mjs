@@ -1,19 +1,23 @@
 // Runs the browser scenarios against a signaling server that is already listening.
-//   node runner.mjs ws://127.0.0.1:PORT [scenario-name ...]
-// Prints `PASS name (join times ...)` or `FAIL name: reason` per scenario, then
-// `e2e: N passed, M failed`; exits 1 if any failed. run.sh starts the server and calls this;
+//   [SIGVER_E2E_NETFLUX=3|4|mixed] node runner.mjs ws://127.0.0.1:PORT [scenario-name ...]
+// SIGVER_E2E_NETFLUX picks the pages: netflux 3.0.0 (default), 4.3.1, or both at once.
+// Prints `PASS name (join times ...)` or `FAIL name: reason` per scenario, the join times
+// summed up per netflux version, then `e2e: N passed, M failed`; exits 1 if any failed.
+// run.sh starts the server and calls this;
 // with SIGVER_E2E_SERVER_PID set, a server that died during the run is one more failure, and
 // with SIGVER_E2E_SERVER_LOG set, so is a crash the server's log reports (a restarted worker).
 import { readFile } from 'node:fs/promises';
 import { launchBrowser } from './lib/browser.mjs';
 import { Journal } from './lib/journal.mjs';
-import { scenarios } from './lib/scenarios.mjs';
+import { scenariosFor } from './lib/scenarios.mjs';
 import { sendRateReport } from './lib/send_rate.mjs';
 import { startStaticServer } from './lib/static-server.mjs';
 
 const SCENARIO_TIMEOUT_MS = Number(process.env.SIGVER_E2E_SCENARIO_TIMEOUT_MS || 90_000);
 const CLEANUP_TIMEOUT_MS = 10_000;
 const VERBOSE = process.env.SIGVER_E2E_VERBOSE === '1';
+const NETFLUX = process.env.SIGVER_E2E_NETFLUX || '3';
+const VERSIONS = { 3: 'netflux 3.0.0', 4: 'netflux 4.3.1', mixed: 'netflux 3.0.0 and 4.3.1 together' };
 
 function withTimeout(promise, ms, what) {
   let timer;
@@ -35,6 +39,7 @@ async function snapshotLines(peers) {
       `members=[${s.members.join(',')}] received=${s.received.length}`);
     for (const e of s.events) lines.push(`${peer.name}:   +${e.t}ms ${e.what}`);
     for (const e of s.sockets) lines.push(`${peer.name}:   +${e.t}ms ws#${e.ws} ${e.what}`);
+    for (const t of peer.frames.trouble()) lines.push(`${peer.name}:   wrong frame: ${t}`);
   }
   return lines;
 }
@@ -53,7 +58,10 @@ async function expectSteadySignaling(peers) {
 
 async function runScenario(scenario, pageUrl, signalingUrl) {
   const journal = new Journal();
-  const ctx = { browser: null, pageUrl, signalingUrl, journal, peers: [], scenario: scenario.name };
+  const ctx = {
+    browser: null, pageUrl, signalingUrl, journal, peers: [], scenario: scenario.name,
+    netflux: NETFLUX === '4' ? 4 : 3,
+  };
   let verdict;
   try {
     ctx.browser = await withTimeout(launchBrowser(), 40_000, 'browser launch');
@@ -67,9 +75,25 @@ async function runScenario(scenario, pageUrl, signalingUrl) {
   const details = !verdict.ok || VERBOSE
     ? [...journal.render({ withHeartbeats: VERBOSE }), ...(await snapshotLines(ctx.peers))]
     : [];
+  const joins = ctx.peers.filter((p) => p.joinMillis !== null)
+    .map((p) => ({ netflux: p.netflux, ms: p.joinMillis }));
   for (const peer of ctx.peers) await withTimeout(peer.close(), CLEANUP_TIMEOUT_MS, 'close').catch(() => {});
   if (ctx.browser) await withTimeout(ctx.browser.close(), CLEANUP_TIMEOUT_MS, 'close').catch(() => {});
-  return { ...verdict, details };
+  return { ...verdict, details, joins };
+}
+
+// One line per netflux version over the joins of the passing scenarios, first members
+// (which wait for no one but the server) apart from the others.
+function joinTimeSummary(joins) {
+  const lines = [];
+  for (const netflux of [3, 4]) {
+    const ms = joins.filter((j) => j.netflux === netflux).map((j) => j.ms).sort((a, b) => a - b);
+    if (ms.length === 0) continue;
+    const at = (q) => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))];
+    lines.push(`e2e: join times netflux ${netflux}: ${ms.length} joins, median ${at(0.5)} ms, ` +
+      `90th percentile ${at(0.9)} ms, max ${ms[ms.length - 1]} ms`);
+  }
+  return lines;
 }
 
 const CRASH_PATTERN = /killed by SIG|SIGSEGV|SIGABRT|SIGBUS|AddressSanitizer|runtime error:|terminate called/;
@@ -107,6 +131,11 @@ async function main() {
     console.error('usage: node runner.mjs ws://127.0.0.1:PORT [scenario ...]');
     process.exit(2);
   }
+  if (!VERSIONS[NETFLUX]) {
+    console.error(`SIGVER_E2E_NETFLUX must be 3, 4 or mixed, not ${JSON.stringify(NETFLUX)}`);
+    process.exit(2);
+  }
+  const scenarios = scenariosFor(NETFLUX);
   const unknown = only.filter((name) => !scenarios.some((s) => s.name === name));
   if (unknown.length) {
     console.error(`unknown scenario(s): ${unknown.join(', ')}; known: ${scenarios.map((s) => s.name).join(', ')}`);
@@ -116,6 +145,8 @@ async function main() {
   const tally = { passed: 0, failed: 0, current: '' };
   exitOnSignal(tally);
   const site = await startStaticServer();
+  console.log(`e2e: ${VERSIONS[NETFLUX]} pages against ${signalingUrl}`);
+  const joins = [];
   for (const scenario of chosen) {
     tally.current = scenario.name;
     let result = await runScenario(scenario, site.url, signalingUrl);
@@ -132,8 +163,12 @@ async function main() {
     }
     console.log(result.line);
     for (const line of result.details) console.log(`    | ${line}`);
-    if (result.ok) tally.passed++;
-    else tally.failed++;
+    if (result.ok) {
+      tally.passed++;
+      joins.push(...result.joins);
+    } else {
+      tally.failed++;
+    }
   }
   tally.current = '';
   const { passed } = tally;
@@ -153,6 +188,7 @@ async function main() {
     for (const line of crashes.slice(0, 10)) console.log(`    | ${line}`);
     failed++;
   }
+  for (const line of joinTimeSummary(joins)) console.log(line);
   console.log(sendRateReport(Number(process.env.SIGVER_E2E_RATE || 200),
     Number(process.env.SIGVER_E2E_BURST || 400)));
   console.log(`e2e: ${passed} passed, ${failed} failed`);

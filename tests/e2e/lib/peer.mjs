@@ -1,23 +1,29 @@
 // The Node side of one test peer: its own isolated browser context and page, running
-// page/peer.js. Every browser call is bounded by a timeout so a stuck browser fails the
-// scenario instead of hanging it.
+// page/peer.js with netflux 3.0.0 or 4.3.1. Every browser call is bounded by a timeout so a
+// stuck browser fails the scenario instead of hanging it.
 import { sendTimes } from './send_rate.mjs';
+import { FrameCheck } from './frame_check.mjs';
 import { describeFrame } from './wire.mjs';
 
 const ACTION_TIMEOUT_MS = 10_000;
 
 export class Peer {
-  constructor(name, context, page, journal) {
+  constructor(name, netflux, context, page, journal, frames) {
     this.name = name;
+    this.netflux = netflux;
     this.context = context;
     this.page = page;
     this.journal = journal;
+    this.frames = frames;
     this.myId = 0;
     this.joinMillis = null;
   }
 
   // journal: the scenario's Journal, which collects console lines and signaling frames.
-  static async open(browser, pageUrl, name, journal, scenario = '') {
+  // netflux: 3 (3.0.0, protocol generation 1) or 4 (4.3.1, generation 2).
+  static async open(browser, pageUrl, name, journal, scenario = '', netflux = 3) {
+    const generation = netflux === 4 ? 2 : 1;
+    const frames = new FrameCheck(generation);
     const context = await browser.newContext();
     // Without a camera/microphone grant Chromium shows WebRTC only the default-route
     // interface, under a random *.local mDNS name; with it, the real host candidates,
@@ -31,16 +37,22 @@ export class Peer {
     page.on('websocket', (ws) => {
       journal.add(name, `websocket ${ws.url()}`);
       const sent = sendTimes(`${scenario} ${name}`);
+      const socket = frames.socket();
       ws.on('framesent', (f) => {
         sent.push(performance.now());
-        journal.add(name, `> ${describeFrame(f.payload)}`, 'frame');
+        socket.sent(f.payload);
+        journal.add(name, `> ${describeFrame(f.payload, generation)}`, 'frame');
       });
-      ws.on('framereceived', (f) => journal.add(name, `< ${describeFrame(f.payload)}`, 'frame'));
+      ws.on('framereceived', (f) => {
+        socket.received(f.payload);
+        journal.add(name, `< ${describeFrame(f.payload, generation)}`, 'frame');
+      });
       ws.on('socketerror', (err) => journal.add(name, `websocket error: ${err}`));
       ws.on('close', () => journal.add(name, 'websocket closed'));
     });
-    await page.goto(`${pageUrl}/index.html`, { timeout: ACTION_TIMEOUT_MS });
-    return new Peer(name, context, page, journal);
+    await page.goto(`${pageUrl}/${netflux === 4 ? 'index4' : 'index'}.html`,
+      { timeout: ACTION_TIMEOUT_MS });
+    return new Peer(name, netflux, context, page, journal, frames);
   }
 
   // Starts joining KEY, to be complete once the group has EXPECTED_SIZE members (this
@@ -101,8 +113,11 @@ export class Peer {
     await this.page.evaluate(() => window.peer.leave());
   }
 
+  // What went wrong with the signaling socket: closes and reconnects the page saw, and
+  // frames that break what the server owes this peer's generation (see frame_check.mjs).
   async signalingTrouble() {
-    return this.page.evaluate(() => window.peer.signalingTrouble());
+    const trouble = await this.page.evaluate(() => window.peer.signalingTrouble());
+    return [...trouble, ...this.frames.trouble()];
   }
 
   async snapshot() {

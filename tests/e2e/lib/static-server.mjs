@@ -1,5 +1,5 @@
-// A tiny HTTP server on 127.0.0.1 that serves the test page, its scripts and the netflux
-// browser bundle. Only the fixed routes below exist: no file-system path comes from a URL.
+// A tiny HTTP server on 127.0.0.1 that serves the test pages, their scripts and the netflux
+// browser bundles. Only the fixed routes below exist: no file-system path comes from a URL.
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -14,12 +14,18 @@ const require = createRequire(import.meta.url);
 // defines window.netflux; its "browser" entry is ESM with bare imports a page cannot load.
 const netfluxBundle = path.join(path.dirname(require.resolve('netflux/package.json')),
   'dist', 'netflux.umd.js');
+// netflux 4.3.1 (npm alias netflux4): of its builds only the ES5 UMD one inlines rxjs and
+// protobufjs; it defines window.netflux the same way.
+const netflux4Bundle = path.join(path.dirname(require.resolve('netflux4/package.json')),
+  'dist', 'netflux.browser.es5.umd.js');
 
 const routes = {
   '/index.html': [path.join(pageDir, 'index.html'), 'text/html; charset=utf-8'],
+  '/index4.html': [path.join(pageDir, 'index4.html'), 'text/html; charset=utf-8'],
   '/instrument.js': [path.join(pageDir, 'instrument.js'), 'text/javascript; charset=utf-8'],
   '/peer.js': [path.join(pageDir, 'peer.js'), 'text/javascript; charset=utf-8'],
   '/netflux.js': [netfluxBundle, 'text/javascript; charset=utf-8'],
+  '/netflux4.js': [netflux4Bundle, 'text/javascript; charset=utf-8'],
 };
 
 // Resolves to { url, close() } once listening on an ephemeral loopback port.

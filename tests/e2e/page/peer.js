@@ -1,9 +1,14 @@
 // The in-page side of one test peer: a netflux WebGroup plus a record of what happened to
-// it. The Node runner drives it through page.evaluate / page.waitForFunction.
+// it. The Node runner drives it through page.evaluate / page.waitForFunction. The same file
+// serves netflux 3.0.0 (index.html) and 4.3.1 (index4.html): their WebGroup API is the same
+// but for the signaling state that says "done with the server for now".
 (function () {
   'use strict';
 
   const { WebGroup, WebGroupState, SignalingState } = window.netflux;
+  // netflux 3: STABLE, sent by the client once it joined over WebRTC. netflux 4 has no such
+  // message: CHECKED means the server answered its latest connect{id, members}.
+  const settled = SignalingState.STABLE !== undefined ? SignalingState.STABLE : SignalingState.CHECKED;
 
   const peer = {
     group: null,
@@ -43,16 +48,14 @@
       group.join(key);
     },
 
-    // True once this peer is JOINED, sees SIZE members (itself included) and, unless it
-    // is alone, has told the server it is stable (or was first, which is also STABLE).
+    // True once this peer is JOINED, sees SIZE members (itself included) and its signaling
+    // has settled: netflux 3 told the server it is stable (or was first, also STABLE);
+    // netflux 4 got the server's answer to the connect that listed its members.
     isJoinedWith(size) {
       const g = this.group;
       if (!g) return false;
-      return (
-        g.state === WebGroupState.JOINED &&
-        g.members.length === size &&
-        g.signalingState === SignalingState.STABLE
-      );
+      return g.state === WebGroupState.JOINED && g.members.length === size &&
+        g.signalingState === settled;
     },
 
     // True once the join started by join() has completed; remembers when that happened.
@@ -112,7 +115,7 @@
   };
 
   function signalingName(state) {
-    return ['CONNECTING', 'CONNECTED', 'STABLE', 'CLOSING', 'CLOSED'][state] || String(state);
+    return SignalingState[state] !== undefined ? SignalingState[state] : String(state);
   }
 
   window.peer = peer;
