@@ -1,0 +1,69 @@
+// Holds the frames a server sends one page to what its protocol generation allows, so that a
+// server mixing up generations (protocol-v2.md, "One port, two generations") fails the
+// scenario even where netflux would shrug it off (it ignores frames it cannot decode and
+// rejoins). Checked per signaling socket:
+// - every server frame is binary and one message of the page's generation that a server may
+//   send: generation 1 content/isFirst/heartbeat, generation 2 heartbeat/content/connected;
+// - generation 1: the first server frame is isFirst (nothing comes before the generation is
+//   decided, and a generation-1 peer's first message from the server is its isFirst);
+// - generation 2: before the page's first connect, nothing but heartbeats.
+import { readFields } from './wire.mjs';
+
+// Protobuf tag bytes (field number << 3 | wire type) of the messages a server may send.
+const SERVER_TAGS = {
+  1: { 0x0a: 'content', 0x10: 'isFirst', 0x20: 'heartbeat' },
+  2: { 0x08: 'heartbeat', 0x12: 'content', 0x20: 'connected' },
+};
+const CONNECT_TAG = 0x1a;
+
+function serverMessageType(payload, generation) {
+  if (typeof payload === 'string') return null;
+  const bytes = new Uint8Array(payload);
+  try {
+    if (readFields(bytes).length !== 1) return null;
+  } catch {
+    return null;
+  }
+  return SERVER_TAGS[generation][bytes[0]] || null;
+}
+
+const hex = (payload) => typeof payload === 'string' ? `text ${JSON.stringify(payload.slice(0, 40))}`
+  : Buffer.from(payload).subarray(0, 16).toString('hex');
+
+export class FrameCheck {
+  constructor(generation) {
+    this.generation = generation;
+    this.problems = [];
+    this.count = 0;
+  }
+
+  // A new signaling socket of this page: returns { sent(payload), received(payload) }.
+  socket() {
+    const n = ++this.count;
+    let received = 0;
+    let connectSent = false;
+    const problem = (what) => {
+      if (this.problems.length < 10) this.problems.push(`ws#${n} ${what}`);
+    };
+    return {
+      sent: (payload) => {
+        if (typeof payload !== 'string' && new Uint8Array(payload)[0] === CONNECT_TAG) connectSent = true;
+      },
+      received: (payload) => {
+        received++;
+        const type = serverMessageType(payload, this.generation);
+        if (!type) {
+          problem(`got a frame that is no generation-${this.generation} server message: ${hex(payload)}`);
+        } else if (this.generation === 1 && received === 1 && type !== 'isFirst') {
+          problem(`got ${type} (${hex(payload)}) before isFirst`);
+        } else if (this.generation === 2 && !connectSent && type !== 'heartbeat') {
+          problem(`got ${type} (${hex(payload)}) before sending connect`);
+        }
+      },
+    };
+  }
+
+  trouble() {
+    return this.problems.slice();
+  }
+}
