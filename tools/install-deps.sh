@@ -7,6 +7,8 @@ packages=(g++ cmake make pkg-config libprotobuf-dev protobuf-compiler libssl-dev
           node-llhttp libgtest-dev libbenchmark-dev python3 python3-websockets python3-prometheus-client
           openssl
           clang-format)
+# The multi-node tests (tests/multinode): sigverd nodes behind each proxy.
+packages+=(haproxy nginx)
 # The package test (ctest deb_package): dpkg-shlibdeps and a throwaway Debian root.
 packages+=(dpkg-dev debootstrap)
 case "${1:-}" in
@@ -29,3 +31,10 @@ sudo=""
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The tests start haproxy and nginx themselves; the services a fresh install starts and
+# enables (nginx on port 80) are stopped and disabled again.
+for p in haproxy nginx; do
+  if [[ " ${missing[*]} " == *" $p "* ]] && [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now "$p" > /dev/null 2>&1 || true
+  fi
+done
