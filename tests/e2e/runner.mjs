@@ -76,7 +76,7 @@ async function runScenario(scenario, pageUrl, signalingUrl) {
     ? [...journal.render({ withHeartbeats: VERBOSE }), ...(await snapshotLines(ctx.peers))]
     : [];
   const joins = ctx.peers.filter((p) => p.joinMillis !== null)
-    .map((p) => ({ netflux: p.netflux, ms: p.joinMillis }));
+    .map((p) => ({ netflux: p.netflux, ms: p.joinMillis, first: p.expectedSize === 1 }));
   for (const peer of ctx.peers) await withTimeout(peer.close(), CLEANUP_TIMEOUT_MS, 'close').catch(() => {});
   if (ctx.browser) await withTimeout(ctx.browser.close(), CLEANUP_TIMEOUT_MS, 'close').catch(() => {});
   return { ...verdict, details, joins };
@@ -85,13 +85,18 @@ async function runScenario(scenario, pageUrl, signalingUrl) {
 // One line per netflux version over the joins of the passing scenarios, first members
 // (which wait for no one but the server) apart from the others.
 function joinTimeSummary(joins) {
+  const figures = (list) => {
+    const ms = list.map((j) => j.ms).sort((a, b) => a - b);
+    if (ms.length === 0) return 'none';
+    const at = (q) => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))];
+    return `${ms.length}, median ${at(0.5)} ms, 90th percentile ${at(0.9)} ms, max ${ms[ms.length - 1]} ms`;
+  };
   const lines = [];
   for (const netflux of [3, 4]) {
-    const ms = joins.filter((j) => j.netflux === netflux).map((j) => j.ms).sort((a, b) => a - b);
-    if (ms.length === 0) continue;
-    const at = (q) => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))];
-    lines.push(`e2e: join times netflux ${netflux}: ${ms.length} joins, median ${at(0.5)} ms, ` +
-      `90th percentile ${at(0.9)} ms, max ${ms[ms.length - 1]} ms`);
+    const mine = joins.filter((j) => j.netflux === netflux);
+    if (mine.length === 0) continue;
+    lines.push(`e2e: join times netflux ${netflux}: first members ${figures(mine.filter((j) => j.first))}; ` +
+      `joiners ${figures(mine.filter((j) => !j.first))}`);
   }
   return lines;
 }

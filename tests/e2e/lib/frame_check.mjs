@@ -6,7 +6,11 @@
 //   send: generation 1 content/isFirst/heartbeat, generation 2 heartbeat/content/connected;
 // - generation 1: the first server frame is isFirst (nothing comes before the generation is
 //   decided, and a generation-1 peer's first message from the server is its isFirst);
-// - generation 2: before the page's first connect, nothing but heartbeats.
+// - generation 2: before the page's first connect, nothing but heartbeats;
+// - answers come only to questions: generation 1 isFirst once per join (the first and one per
+//   tryAnother), generation 2 connected once per connect (a generation-1 heartbeat, 20 01,
+//   reads as connected=true to netflux 4, which would otherwise go unseen).
+// It also counts the server heartbeats, for scenarios that hold a group past a tick.
 import { readFields } from './wire.mjs';
 
 // Protobuf tag bytes (field number << 3 | wire type) of the messages a server may send.
@@ -14,7 +18,9 @@ const SERVER_TAGS = {
   1: { 0x0a: 'content', 0x10: 'isFirst', 0x20: 'heartbeat' },
   2: { 0x08: 'heartbeat', 0x12: 'content', 0x20: 'connected' },
 };
-const CONNECT_TAG = 0x1a;
+// What a page sends that the server answers once: connect (generation 2), tryAnother (1).
+const QUESTION_TAGS = { 1: 0x28, 2: 0x1a };
+const ANSWERS = { 1: 'isFirst', 2: 'connected' };
 
 function serverMessageType(payload, generation) {
   if (typeof payload === 'string') return null;
@@ -35,29 +41,38 @@ export class FrameCheck {
     this.generation = generation;
     this.problems = [];
     this.count = 0;
+    this.heartbeats = 0;
   }
 
   // A new signaling socket of this page: returns { sent(payload), received(payload) }.
   socket() {
     const n = ++this.count;
     let received = 0;
-    let connectSent = false;
+    let questions = this.generation === 1 ? 1 : 0; // generation 1: the upgrade asks for isFirst
+    let answers = 0;
     const problem = (what) => {
       if (this.problems.length < 10) this.problems.push(`ws#${n} ${what}`);
     };
     return {
       sent: (payload) => {
-        if (typeof payload !== 'string' && new Uint8Array(payload)[0] === CONNECT_TAG) connectSent = true;
+        if (typeof payload !== 'string' && new Uint8Array(payload)[0] === QUESTION_TAGS[this.generation]) {
+          questions++;
+        }
       },
       received: (payload) => {
         received++;
         const type = serverMessageType(payload, this.generation);
+        if (type === 'heartbeat') this.heartbeats++;
+        if (type === ANSWERS[this.generation]) answers++;
         if (!type) {
           problem(`got a frame that is no generation-${this.generation} server message: ${hex(payload)}`);
         } else if (this.generation === 1 && received === 1 && type !== 'isFirst') {
           problem(`got ${type} (${hex(payload)}) before isFirst`);
-        } else if (this.generation === 2 && !connectSent && type !== 'heartbeat') {
+        } else if (this.generation === 2 && questions === 0 && type !== 'heartbeat') {
           problem(`got ${type} (${hex(payload)}) before sending connect`);
+        } else if (answers > questions) {
+          problem(`got ${type} (${hex(payload)}) number ${answers}, for ${questions} ` +
+            (this.generation === 1 ? 'join(s)' : 'connect(s)'));
         }
       },
     };

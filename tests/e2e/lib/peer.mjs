@@ -120,6 +120,11 @@ export class Peer {
     return [...trouble, ...this.frames.trouble()];
   }
 
+  // Server heartbeats this page's signaling sockets got so far.
+  heartbeatsReceived() {
+    return this.frames.heartbeats;
+  }
+
   async snapshot() {
     return this.page.evaluate(() => window.peer.snapshot());
   }

@@ -7,6 +7,7 @@ import { Peer } from './peer.mjs';
 
 const JOIN_TIMEOUT_MS = 30_000;
 const DELIVERY_TIMEOUT_MS = 10_000;
+const HEARTBEAT_HOLD_MS = 6_000;
 
 const freshKey = () => `e2e-${randomBytes(12).toString('base64url')}`;
 
@@ -176,12 +177,22 @@ async function expectSeparateGroups(groups, tag) {
 // so their connections arrive interleaved, first peers included.
 const mixedScenarios = [
   {
+    // Then holds both groups past a heartbeat tick (5 s by default, and netflux's own first
+    // heartbeat comes 5 s after open): each page must get heartbeats in its own encoding
+    // (lib/frame_check.mjs) and keep its group.
     name: 'mixed-same-key',
     async run(ctx) {
       const key = freshKey();
       const [v3, v4] = await openBothVersions(ctx, ['a', 'b', 'c']);
       await Promise.all([joinInTurn(ctx, key, v3), joinInTurn(ctx, key, v4)]);
       await expectSeparateGroups([v3, v4], 'same');
+      await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_HOLD_MS));
+      for (const peer of [...v3, ...v4]) {
+        if (peer.heartbeatsReceived() === 0) {
+          throw new Error(`${peer.name} got no server heartbeat in ${HEARTBEAT_HOLD_MS} ms`);
+        }
+      }
+      await expectSeparateGroups([v3, v4], 'held');
       return joinTimes([...v3, ...v4]);
     },
   },
