@@ -1,7 +1,6 @@
 #include "worker/protocol/gen2/router.h"
 
 #include <algorithm>
-#include <climits>
 
 namespace sigver::gen2 {
 namespace {
@@ -324,7 +323,9 @@ void Router::export_group(std::string_view key, std::vector<ExportedPeer>& out) 
     ExportedPeer& e = out[i];
     e.netflux_id = e.peer->netflux_id;
     e.favored = e.peer->favored;
-    e.peer->tried.for_each([&e](uint64_t value) { e.tried.push_back(value - 1); });  // ids
+    e.peer->tried.for_each([&e](uint64_t value) {  // as member ids
+      e.tried_values.push_back(static_cast<uint32_t>(value - 1));
+    });
   }
   forget_routing(*group, ids_);
   counters_.peers -= group->peers.size();
@@ -342,9 +343,7 @@ void Router::import_group(std::string_view key, std::vector<ExportedPeer>& peers
     p.serial = next_serial_++;
     p.netflux_id = e.netflux_id;
     p.favored = e.favored;
-    for (uint64_t id : e.tried) {
-      if (id <= UINT32_MAX) p.tried.add(tried_value(static_cast<uint32_t>(id)));
-    }
+    for (uint32_t id : e.tried_values) p.tried.add(tried_value(id));
   }
 }
 
