@@ -12,7 +12,8 @@
 #       a harness problem from a server one: sigver@18.0.0 (generation 1: netflux 3; its uws
 #       dependency needs a shim) or sigver@20.1.0 (generation 2: SIGVER_E2E_NETFLUX=4; runs
 #       as npm installs it, .../node_modules/sigver/dist/server.js). Install either outside
-#       the repo; see WIRE-NOTES.md. No Node server serves the mixed run.
+#       the repo; see WIRE-NOTES.md. Neither serves the mixed run; lib/dual-reference.cjs
+#       does, with both of them behind one port (its header says how).
 #
 # Environment:
 #   SIGVER_E2E_NETFLUX       3 (default): netflux 3.0.0 pages; 4: netflux 4.3.1 pages, the same
@@ -123,10 +124,6 @@ if [[ "${SIGVER_E2E_PHASE:-}" != inner ]]; then
   esac
   if [[ "$1" == --node-sigver ]]; then
     [[ $# -eq 2 && -f "$2" ]] || usage
-    if [[ "${SIGVER_E2E_NETFLUX:-3}" == mixed ]]; then
-      log "no Node sigver serves both generations: the mixed run needs sigverd"
-      exit 2
-    fi
     set -- --node-sigver "$(realpath "$2")"
   else
     [[ -x "$1" ]] || { log "server binary '$1' not found or not executable"; usage; }

@@ -162,12 +162,13 @@ async function openBothVersions(ctx, names) {
 }
 
 // Each generation's pages form their own group: exactly its pages, messages delivered among
-// them, and no message from the other version's group.
-async function expectSeparateGroups(groups, tag) {
+// them, and no message from another group. SENDERS[i]: the pages whose messages group i may
+// hold (by default its own; more when members left it).
+async function expectSeparateGroups(groups, tag, senders = groups) {
   await Promise.all(groups.map((peers) => expectGroupOf(peers)));
   await Promise.all(groups.map((peers, i) => expectEveryMessageDelivered(peers, `${tag}${i}`)));
-  for (const peers of groups) {
-    for (const peer of peers) await expectOnlyMessagesFrom(peer, peers);
+  for (const [i, peers] of groups.entries()) {
+    for (const peer of peers) await expectOnlyMessagesFrom(peer, senders[i]);
   }
 }
 
@@ -197,17 +198,20 @@ const mixedScenarios = [
     },
   },
   {
+    // Three of each, as in member-leaves-then-new-peer-joins: a netflux 3 page left alone
+    // reconnects by itself 2 s later, which would count as a disturbed signaling socket.
     name: 'mixed-member-leaves-then-new-peers-join',
     async run(ctx) {
       const key = freshKey();
-      const [[a3, b3, c3], [a4, b4, c4]] = await openBothVersions(ctx, ['a', 'b', 'c']);
-      await Promise.all([joinInTurn(ctx, key, [a3, b3]), joinInTurn(ctx, key, [a4, b4])]);
-      await expectSeparateGroups([[a3, b3], [a4, b4]], 'before');
+      const [[a3, b3, c3, d3], [a4, b4, c4, d4]] = await openBothVersions(ctx, ['a', 'b', 'c', 'd']);
+      await Promise.all([joinInTurn(ctx, key, [a3, b3, c3]), joinInTurn(ctx, key, [a4, b4, c4])]);
+      await expectSeparateGroups([[a3, b3, c3], [a4, b4, c4]], 'before');
       await Promise.all([a3.leave(), a4.leave()]);
-      await Promise.all([expectGroupOf([b3]), expectGroupOf([b4])]);
-      await Promise.all([joinInTurn(ctx, key, [c3], 1), joinInTurn(ctx, key, [c4], 1)]);
-      await expectSeparateGroups([[b3, c3], [b4, c4]], 'after');
-      return joinTimes([a3, b3, c3, a4, b4, c4]);
+      await Promise.all([expectGroupOf([b3, c3]), expectGroupOf([b4, c4])]);
+      await Promise.all([joinInTurn(ctx, key, [d3], 2), joinInTurn(ctx, key, [d4], 2)]);
+      await expectSeparateGroups([[b3, c3, d3], [b4, c4, d4]], 'after',
+        [[a3, b3, c3, d3], [a4, b4, c4, d4]]);
+      return joinTimes([a3, b3, c3, d3, a4, b4, c4, d4]);
     },
   },
   {
