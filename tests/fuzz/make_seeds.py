@@ -160,6 +160,55 @@ def codec_seeds():
     }
 
 
+def gen2_seeds():
+    # Steps: op, slot, operands (see fuzz_gen2.cc). A member id byte below 0x80 names the id
+    # of slot value % 8, so lists can overlap the group.
+    open_ = lambda slot, key=0: bytes([0, slot, key])
+    leave = lambda slot: bytes([1, slot])
+    raw = lambda slot, msg: bytes([2, slot, len(msg)]) + msg
+
+    def send(slot, kind=0, other=0, data=b"sdp", last=0):
+        extra = bytes([other]) if kind == 2 else struct.pack("<I", other) if kind == 3 else b""
+        return bytes([3, slot, kind]) + extra + bytes([len(data)]) + data + bytes([last])
+
+    def connect(slot, members=(), packed=1, id_=None):
+        # A member is a slot number, or a 4-byte id after 0x80.
+        ids = b"".join(bytes([m]) if isinstance(m, int) else b"\x80" + struct.pack("<I", m[0])
+                       for m in members)
+        return bytes([4, slot, slot if id_ is None else id_, len(members)]) + ids + bytes([packed])
+
+    heartbeat = lambda slot, value=1: bytes([5, slot, value])
+    tick = lambda slot: bytes([6, slot])
+    congest = lambda slot: bytes([7, slot])
+    move = lambda key, fates=b"", foreign=0: bytes([8, 0, key, foreign]) + fates
+    join = open_(0) + connect(0) + open_(1) + connect(1) + open_(2) + connect(2)
+    return {
+        "join-relay-leave": join + send(1) + send(0, 2, other=1) + connect(1, [0]) +
+                            send(2, data=b"x") + connect(2, [0, 1], packed=0) + leave(0) +
+                            connect(1, [2]) + leave(1) + leave(2),
+        "blocking-member": open_(0) + connect(0) + open_(1) + connect(1) + send(1) +
+                           connect(1) + connect(1, [0]),
+        "tried-and-favored": open_(0) + connect(0) + open_(1, 0x40) + connect(1) +
+                             connect(1, [0]) + open_(2) + connect(2) + connect(2) +
+                             connect(2) + connect(2, [1]),
+        "lost-the-group": join + connect(1, [0]) + connect(2) + send(2) +
+                          connect(1, [(0x5EED,)]) + send(2, data=b""),
+        "member-and-joiner": open_(0) + connect(0) + open_(1) + connect(1) + connect(1, [0]) +
+                             open_(2) + connect(2) + connect(2) + send(2) +
+                             send(1, 2, other=2) + send(1) + send(1, 3, other=0x5EED),
+        "last-data": open_(0) + connect(0) + open_(1) + connect(1) + send(1, last=1) +
+                     send(1) + send(0, 2, other=1, last=1) + send(0, 2, other=1) + leave(1),
+        "heartbeats": open_(0) + tick(0) + heartbeat(0, 0) + tick(0) + tick(0) + tick(0),
+        "errors": open_(0) + bytes([9, 0]) + open_(1) + bytes([10, 1]) + open_(2) +
+                  raw(2, b"\x12\xff") + open_(3, 3) + open_(4, 7) + open_(5) + raw(5, b""),
+        "move-and-garble": join + connect(1, [0]) + open_(3, 0x80) + connect(3) + open_(4) +
+                           move(0, b"\x00\x02\x09\x01\x00\x00\x00\x00\x01", 1) +
+                           send(2) + move(0) + leave(1),
+        "full-key": b"".join(open_(s) + connect(s) for s in range(7)) + send(6),
+        "congested": join + congest(0) + send(1) + congest(2) + connect(2),
+    }
+
+
 def migrate_payload(source, token, size, index, member_position, bound_to, id_, tried,
                     key=b"room", assembled=b"", unread=b"", unsent=b"", assembling=0):
     header = struct.pack("<IiQIIiiIBBBBB3xIIIII", 1, source, token, size, index,
@@ -233,6 +282,7 @@ def main():
     write("fuzz_frames", frames_seeds())
     write("fuzz_messages", messages_seeds())
     write("fuzz_codec", codec_seeds())
+    write("fuzz_gen2", gen2_seeds())
     write("fuzz_queue", queue_seeds())
     write("fuzz_config", config_seeds())
 

@@ -188,7 +188,8 @@ TEST(Gen2CodecDecode, ConnectPackedAndUnpackedMembers) {
   EXPECT_EQ(members_of(got), (std::vector<uint32_t>{5, 6, 7, 8}));
   EXPECT_TRUE(agrees_with_libprotobuf(mixed));
   // No members at all, and an empty packed run.
-  ASSERT_TRUE(decode(bytes({0x1A, 0x00}), got));
+  const std::string empty = bytes({0x1A, 0x00});
+  ASSERT_TRUE(decode(empty, got));
   EXPECT_EQ(got.type, MessageType::kConnect);
   EXPECT_TRUE(members_of(got).empty());
   EXPECT_TRUE(agrees_with_libprotobuf(bytes({0x1A, 0x02, 0x12, 0x00})));
