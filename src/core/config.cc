@@ -27,6 +27,8 @@ constexpr uint64_t kGiB = kMiB * 1024;
 // Timeouts are turned into integer milliseconds by the timers; a day is far beyond any
 // sensible value and keeps that conversion safe.
 constexpr double kMaxTimeoutSeconds = 86400;
+// protocol-v2.md: the wait for a silent client "must stay well under 3 s".
+constexpr double kMaxDetectSeconds = 3;
 
 bool all_digits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -138,6 +140,28 @@ bool set_seconds(const std::string& value, double max, double& out, std::string&
     return false;
   }
   out = seconds;
+  return true;
+}
+
+// "1 2", "2 1", "1" or "2": each generation at most once, at least one.
+bool set_generations(const std::string& value, Config& c, std::string& why) {
+  std::istringstream words(value);
+  std::string word;
+  bool one = false, two = false;
+  while (words >> word) {
+    bool& flag = word == "1" ? one : two;
+    if ((word != "1" && word != "2") || flag) {
+      why = "expected 1, 2 or both (e.g. \"1 2\")";
+      return false;
+    }
+    flag = true;
+  }
+  if (!one && !two) {
+    why = "expected 1, 2 or both (e.g. \"1 2\")";
+    return false;
+  }
+  c.generation1 = one;
+  c.generation2 = two;
   return true;
 }
 
@@ -329,6 +353,16 @@ const Setting kSettings[] = {
     {"protocol", "close_timeout",
      [](const std::string& v, Config& c, std::string& why) {
        return set_seconds(v, kMaxTimeoutSeconds, c.close_timeout, why);
+     }},
+    {"protocol", "generations",
+     [](const std::string& v, Config& c, std::string& why) { return set_generations(v, c, why); }},
+    {"protocol", "detect_timeout_min",
+     [](const std::string& v, Config& c, std::string& why) {
+       return set_seconds(v, kMaxDetectSeconds, c.detect_timeout_min, why);
+     }},
+    {"protocol", "detect_timeout_max",
+     [](const std::string& v, Config& c, std::string& why) {
+       return set_seconds(v, kMaxDetectSeconds, c.detect_timeout_max, why);
      }},
     {"limits", "max_outbound_total",
      [](const std::string& v, Config& c, std::string& why) {
@@ -675,6 +709,12 @@ bool validate_config(const Config& config, std::string& error) {
     if (config.listen_tls->host == config.listen.host &&
         config.listen_tls->port == config.listen.port) {
       error = where + "[server] listen_tls must differ from listen";
+      return false;
+    }
+  }
+  if (config.generation1 && config.generation2) {
+    if (config.detect_timeout_min > config.detect_timeout_max) {
+      error = where + "[protocol] detect_timeout_min must not exceed detect_timeout_max";
       return false;
     }
   }

@@ -43,6 +43,13 @@ struct Config {
   uint64_t max_outbound = 4 << 20;      // bytes per peer, k/m suffixes
   uint32_t max_header_size = 8192;      // bytes of the HTTP upgrade request
   double close_timeout = 2.0;           // seconds to wait for the peer's close frame
+  // Sigver generations served ("1 2", "1" or "2"): protocol.md and protocol-v2.md.
+  bool generation1 = true;
+  bool generation2 = true;
+  // With both: a client silent this long after its upgrade is generation 1. The wait is a
+  // few of its round-trip times, within [min, max] seconds (protocol-v2.md).
+  double detect_timeout_min = 0.1;
+  double detect_timeout_max = 1.0;
   // [limits] (per worker unless said otherwise; 0 = off where allowed)
   uint64_t max_outbound_total = 256 << 20;  // queued output of all peers of one worker
   uint64_t max_inbound_total = 256 << 20;   // partial requests and frames of one worker

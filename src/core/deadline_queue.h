@@ -31,6 +31,18 @@ class DeadlineQueue {
     head_.prev->next = &node;
     head_.prev = &node;
   }
+  // Inserts `node` in deadline order, searching from the tail: for timers whose durations
+  // differ a little (a few round trips), so the search stops after a few nodes.
+  void insert(DeadlineNode& node, uint64_t deadline_ms) {
+    remove(node);
+    node.deadline_ms = deadline_ms;
+    DeadlineNode* after = head_.prev;
+    while (after != &head_ && after->deadline_ms > deadline_ms) after = after->prev;
+    node.prev = after;
+    node.next = after->next;
+    after->next->prev = &node;
+    after->next = &node;
+  }
   static void remove(DeadlineNode& node) {
     if (!node.linked()) return;
     node.prev->next = node.next;

@@ -1,7 +1,7 @@
 #pragma once
 // One client connection inside a worker: socket, buffers, WebSocket read state, timers and
-// its Peer state for the router. Buffers hold memory only while bytes are pending, so an
-// idle peer costs just this struct.
+// its Peer state, which only the protocol (worker/protocol/) reads. Buffers hold memory only while
+// bytes are pending, so an idle peer costs just this struct.
 #include <cstdint>
 #include <memory>
 
@@ -11,7 +11,7 @@
 #include "core/event_loop.h"
 #include "core/unique_fd.h"
 #include "worker/access_record.h"
-#include "worker/peer.h"
+#include "worker/protocol/peer.h"
 #include "ws/frame.h"
 
 namespace sigver {
@@ -35,7 +35,6 @@ struct Connection final : EventHandler, DeadlineNode, Peer {
   Worker& worker;
   UniqueFd fd;
   ConnState state = ConnState::kHandshake;
-  uint8_t missed_heartbeats = 0;
   bool writing = false;            // EPOLLOUT armed after a short write
   bool dirty = false;              // queued output, in the worker's flush list
   bool close_after_flush = false;  // the peer closed first: close the socket once flushed

@@ -6,7 +6,7 @@
 namespace sigver {
 namespace {
 
-static_assert(std::is_trivially_copyable_v<MigrationHeader> && sizeof(MigrationHeader) == 64,
+static_assert(std::is_trivially_copyable_v<MigrationHeader> && sizeof(MigrationHeader) == 72,
               "the header is copied as bytes and must have no hidden padding");
 
 // Takes parts off the front of a payload; a part longer than what is left fails the whole
@@ -31,12 +31,15 @@ class PartReader {
 std::string encode_migrated_peer(const MigratedPeer& peer) {
   MigrationHeader h = peer.header;
   h.tried_count = static_cast<uint32_t>(peer.tried.size());
+  h.tried_values_count = static_cast<uint32_t>(peer.tried_values.size());
   h.key_size = static_cast<uint32_t>(peer.key.size());
   h.assembled_size = static_cast<uint32_t>(peer.assembled.size());
   h.in_size = static_cast<uint32_t>(peer.in.size());
   h.out_size = static_cast<uint32_t>(peer.out.size());
   std::string payload(reinterpret_cast<const char*>(&h), sizeof h);
   payload.append(reinterpret_cast<const char*>(peer.tried.data()), peer.tried.size() * 4);
+  payload.append(reinterpret_cast<const char*>(peer.tried_values.data()),
+                 peer.tried_values.size() * 4);
   payload += peer.key;
   payload += peer.assembled;
   payload += peer.in;
@@ -48,32 +51,42 @@ std::optional<MigratedPeer> decode_migrated_peer(std::string_view payload) {
   MigratedPeer peer;
   MigrationHeader& h = peer.header;
   PartReader reader(payload);
-  std::string_view header, tried;
+  std::string_view header, tried, tried_values;
   if (!reader.take(sizeof h, header)) return std::nullopt;
   std::memcpy(&h, header.data(), sizeof h);
   if (h.version != kMigrationVersion || h.index >= h.group_size ||
       h.group_size > kMaxMigrationGroup) {
     return std::nullopt;
   }
-  if (!reader.take(size_t{h.tried_count} * 4, tried) || !reader.take(h.key_size, peer.key) ||
-      !reader.take(h.assembled_size, peer.assembled) || !reader.take(h.in_size, peer.in) ||
-      !reader.take(h.out_size, peer.out) || !reader.at_end()) {
+  if (!reader.take(size_t{h.tried_count} * 4, tried) ||
+      !reader.take(size_t{h.tried_values_count} * 4, tried_values) ||
+      !reader.take(h.key_size, peer.key) || !reader.take(h.assembled_size, peer.assembled) ||
+      !reader.take(h.in_size, peer.in) || !reader.take(h.out_size, peer.out) || !reader.at_end()) {
     return std::nullopt;
   }
   peer.tried.resize(h.tried_count);
   if (!tried.empty()) std::memcpy(peer.tried.data(), tried.data(), tried.size());
+  peer.tried_values.resize(h.tried_values_count);
+  if (!tried_values.empty()) {
+    std::memcpy(peer.tried_values.data(), tried_values.data(), tried_values.size());
+  }
   return peer;
 }
 
 ExportedPeer routing_state(const MigratedPeer& m, Peer& peer) {
   ExportedPeer e;
   e.peer = &peer;
+  e.generation = m.header.generation;
+  e.netflux_id = m.header.netflux_id;
+  e.favored = m.header.favored != 0;
+  e.missed_heartbeats = m.header.missed_heartbeats;
   e.member_position = m.header.member_position;
   e.bound_to = m.header.bound_to;
   e.id = m.header.id;
   e.up_open = m.header.up_open;
   e.down_open = m.header.down_open;
   e.tried = m.tried;
+  e.tried_values = m.tried_values;
   return e;
 }
 

@@ -10,17 +10,18 @@
 #include <string_view>
 #include <vector>
 
-#include "worker/router.h"
+#include "worker/protocol/generation.h"
 
 namespace sigver {
 
-inline constexpr uint32_t kMigrationVersion = 1;
+// 2: generations (the peer's generation, generation 2's id and favored flag, tried values).
+inline constexpr uint32_t kMigrationVersion = 2;
 // A receiver refuses a group move announcing more peers than this.
 inline constexpr uint32_t kMaxMigrationGroup = 1u << 20;
 
-// Fixed part of a kMigrate message, followed by: tried indices (uint32 each), the key, the
-// message being assembled, unread input, unsent output. Host byte order: both ends are the
-// same binary on the same machine.
+// Fixed part of a kMigrate message, followed by: tried indices, tried values (uint32 each),
+// the key, the message being assembled, unread input, unsent output. Host byte order: both
+// ends are the same binary on the same machine.
 struct MigrationHeader {
   uint32_t version;
   int32_t source;
@@ -30,15 +31,17 @@ struct MigrationHeader {
   int32_t member_position;
   int32_t bound_to;
   uint32_t id;
-  uint8_t up_open, down_open, missed_heartbeats, assembling, opcode, pad[3];
-  uint32_t tried_count, key_size, assembled_size, in_size, out_size;
+  uint32_t netflux_id;
+  uint8_t up_open, down_open, missed_heartbeats, assembling, opcode, generation, favored, pad;
+  uint32_t tried_count, tried_values_count, key_size, assembled_size, in_size, out_size;
 };
 
 // One kMigrate message. The views point into the decoded payload (or, for encoding, into
 // whatever the sender holds).
 struct MigratedPeer {
   MigrationHeader header{};
-  std::vector<uint32_t> tried;  // indices of the members it was bound to
+  std::vector<uint32_t> tried;         // indices of the members it was bound to
+  std::vector<uint32_t> tried_values;  // or the generation's values for them
   std::string_view key;
   std::string_view assembled;  // the fragmented message being assembled
   std::string_view in;         // unread input (a partial frame)

@@ -161,11 +161,13 @@ void Worker::publish_stats() {
   WorkerStats& s = stats_;
   WorkerStats::set(s.progress_ms, loop_.now_ms());
   WorkerStats::set(s.connections, conns_.size());
-  WorkerStats::set(s.groups, router_.group_count());
-  WorkerStats::set(s.peers, router_.peer_count());
+  const GenerationCounters protocol = protocols_.counters();
+  WorkerStats::set(s.groups, protocol.groups);
+  WorkerStats::set(s.peers, protocol.peers);
   WorkerStats::set(s.outbound_bytes, Buffer::total(Buffer::Account::kOutbound));
-  WorkerStats::set(s.messages_relayed, router_.messages_relayed());
-  WorkerStats::set(s.bytes_relayed, router_.bytes_relayed());
+  WorkerStats::set(s.messages_relayed, protocol.messages_relayed);
+  WorkerStats::set(s.bytes_relayed, protocol.bytes_relayed);
+  WorkerStats::set(s.heartbeat_timeouts, protocol.heartbeat_timeouts);
   WorkerStats::set(s.handoffs, handoffs_sent_);
   if (tls_) WorkerStats::set(s.tls_handshakes, tls_->handshakes());
   static_assert(kLimitSlots == kLimitCount);

@@ -12,8 +12,6 @@
 namespace sigver {
 namespace {
 
-uint64_t seconds_to_ms(double s) { return static_cast<uint64_t>(s * 1000.0 + 0.5); }
-
 // Adapts the frame reader's callbacks to the worker for one connection.
 class FrameEvents final : public ws::FrameHandler {
  public:
@@ -70,28 +68,18 @@ void Worker::handle_handshake(Connection& c) {
   c.out_to_frame = static_cast<uint32_t>(c.out.size());  // frames start after the response
   leave_handshake(c);
   c.state = ConnState::kOpen;
-  heartbeat_timers_.push(c, loop_.now_ms() + seconds_to_ms(config_.heartbeat_interval));
   mark_dirty(c);
-  open_websocket(c, req.key);
+  open_websocket(c, req.key, req.query);
   if (c.state != ConnState::kOpen) return;
   c.in.consume(req.header_size);
   // The client may have sent its first frames right behind the request.
   if (!c.in.empty()) feed_frames(c, c.in.data(), c.in.size(), true);
 }
 
-void Worker::open_websocket(Connection& c, std::string_view key) {
-  if (key.empty() || key.size() > config_.max_key_length) {
-    LOG_INFO("invalid key (%zu characters, allowed 1..%u)", key.size(), config_.max_key_length);
-    close_with(c, ws::close_code::kBadKey, key.empty() ? "key is empty" : "key is too long");
-    return;
-  }
+void Worker::open_websocket(Connection& c, std::string_view key, std::string_view query) {
   if (c.record) c.record->key = access_log_key(key, config_.access_log_keys);
-  if (!router_.on_open(c, key)) {
-    char what[96];
-    std::snprintf(what, sizeof what, "a key has %u peers; closing the next one with 1013",
-                  config_.max_peers_per_key);
-    limits_.log().hit(Limit::kPeersPerKey, loop_.now_ms(), what);
-  }
+  const uint64_t first_tick = protocols_.open(c, key, query);
+  if (c.state == ConnState::kOpen) arm_protocol_timer(c, first_tick);
 }
 
 bool Worker::within_rate(Connection& c) {
@@ -114,31 +102,8 @@ void Worker::feed_frames(Connection& c, char* data, size_t size, bool from_own_b
 }
 
 bool Worker::on_ws_message(Connection& c, ws::Opcode opcode, char* data, size_t size) {
-  if (opcode != ws::Opcode::kBinary) {
-    close_with(c, ws::close_code::kBadMessage, "text messages are not supported");
-    return false;
-  }
-  if (!decode_message(data, size, decoded_)) {
-    close_with(c, ws::close_code::kBadMessage, "not a valid protobuf Message");
-    return false;
-  }
-  switch (decoded_.type) {
-    case MessageType::kNone:
-      // Fields, but none known here: a newer client's message type, ignored as protobuf
-      // does. Only a message with no field at all is an error.
-      if (size != 0) return true;
-      close_with(c, ws::close_code::kBadMessage, "message has no type");
-      return false;
-    case MessageType::kIsFirst:
-      close_with(c, ws::close_code::kBadMessage, "isFirst is sent by the server only");
-      return false;
-    case MessageType::kHeartbeat:
-      c.missed_heartbeats = 0;
-      return true;
-    default:
-      router_.on_message(c, decoded_);
-      return c.state == ConnState::kOpen;
-  }
+  protocols_.message(c, opcode == ws::Opcode::kBinary, data, size);
+  return c.state == ConnState::kOpen;
 }
 
 bool Worker::on_ws_ping(Connection& c, char* data, size_t size) {
@@ -151,7 +116,7 @@ bool Worker::on_ws_close(Connection& c, uint16_t code, std::string_view) {
   // The peer closes first: answer with its code, then close the socket once flushed.
   count_close(code);
   note_end(c, 'c', code);
-  router_.on_leave(c);
+  protocols_.leave(c);
   ws::append_close_frame(c.out, code, "");
   c.close_after_flush = true;
   begin_closing(c);
@@ -170,7 +135,7 @@ void Worker::close_with(Connection& c, uint16_t code, std::string_view reason) {
             reason.data());
   count_close(code);
   note_end(c, 's', code);
-  router_.on_leave(c);
+  protocols_.leave(c);
   ws::append_close_frame(c.out, code, reason);
   begin_closing(c);
 }

@@ -37,6 +37,21 @@ uint64_t random_seed() {
 
 uint64_t seconds_to_ms(double s) { return static_cast<uint64_t>(s * 1000.0 + 0.5); }
 
+MuxSettings mux_settings(const Config& config) {
+  MuxSettings s;
+  s.generation1 = config.generation1;
+  s.generation2 = config.generation2;
+  s.heartbeat_interval_ms = seconds_to_ms(config.heartbeat_interval);
+  // Detection ends before the first heartbeat is due: until then the client is sent
+  // nothing (each generation reads the other's heartbeat as something else).
+  s.detect_max_ms = std::min(seconds_to_ms(config.detect_timeout_max), s.heartbeat_interval_ms / 2);
+  s.detect_min_ms = std::min(seconds_to_ms(config.detect_timeout_min), s.detect_max_ms);
+  s.protocol.heartbeat_misses = config.heartbeat_misses;
+  s.protocol.max_key_length = config.max_key_length;
+  s.protocol.max_peers_per_key = config.max_peers_per_key;
+  return s;
+}
+
 // An idle worker still wakes this often, so that /health sees it make progress.
 constexpr uint64_t kProgressMs = 500;
 
@@ -110,7 +125,7 @@ Worker::Worker(WorkerSetup& setup)
     : setup_(setup),
       stats_(stats_page(setup, own_stats_)),
       config_(setup.config),
-      router_(*this, random_seed()),
+      protocols_(*this, random_seed()),
       limits_(setup.index, setup.clients),
       scratch_(std::make_unique_for_overwrite<char[]>(kScratchSize)) {}
 
@@ -495,7 +510,25 @@ void Worker::end_message(Peer& to, size_t size) {
 }
 
 void Worker::close(Peer& peer, uint16_t code, std::string_view reason) {
+  // Every generation answers a full group with 1013 (Try Again Later).
+  if (code == ws::close_code::kTryAgainLater) {
+    char what[96];
+    std::snprintf(what, sizeof what, "a key has %u peers; closing the next one with 1013",
+                  config_.max_peers_per_key);
+    limits_.log().hit(Limit::kPeersPerKey, loop_.now_ms(), what);
+  }
   close_with(static_cast<Connection&>(peer), code, reason);
+}
+
+uint32_t Worker::round_trip_us(Peer& peer) {
+  tcp_info info{};
+  socklen_t size = sizeof info;
+  // A TLS client's connection here is the relay's socketpair: no TCP_INFO, so 0 (unknown).
+  if (::getsockopt(static_cast<Connection&>(peer).fd.get(), IPPROTO_TCP, TCP_INFO, &info, &size) !=
+      0) {
+    return 0;
+  }
+  return info.tcpi_rtt;
 }
 
 void Worker::close_overflowed() {
@@ -528,7 +561,7 @@ void Worker::begin_closing(Connection& c) {
 void Worker::destroy(Connection& c) {
   if (c.state == ConnState::kClosed) return;
   if (c.parked) unpark(c);
-  router_.on_leave(c);
+  protocols_.leave(c);
   end_record(c);
   leave_handshake(c);
   limits_.release(c.client);
@@ -555,7 +588,8 @@ void Worker::destroy(Connection& c) {
 
 int Worker::next_timeout_ms() {
   uint64_t next = UINT64_MAX;
-  for (DeadlineQueue* q : {&handshake_timers_, &heartbeat_timers_, &closing_timers_}) {
+  for (DeadlineQueue* q :
+       {&handshake_timers_, &heartbeat_timers_, &protocol_timers_, &closing_timers_}) {
     if (DeadlineNode* n = q->front()) next = std::min(next, n->deadline_ms);
   }
   if (tls_) next = std::min(next, tls_->next_deadline_ms());
@@ -584,26 +618,27 @@ void Worker::run_timers() {
     destroy(static_cast<Connection&>(*n));
   }
   while (DeadlineNode* n = heartbeat_timers_.pop_expired(now)) {
-    heartbeat(static_cast<Connection&>(*n));
+    protocol_tick(static_cast<Connection&>(*n));
+  }
+  while (DeadlineNode* n = protocol_timers_.pop_expired(now)) {
+    protocol_tick(static_cast<Connection&>(*n));
   }
   if (tls_) tls_->run_timers(now);
   if (!accepting_ && now >= accept_resume_ms_) resume_accepting();
 }
 
-void Worker::heartbeat(Connection& c) {
+void Worker::protocol_tick(Connection& c) {
   if (c.state != ConnState::kOpen) return;
-  if (++c.missed_heartbeats >= config_.heartbeat_misses) {
-    LOG_DEBUG("no heartbeat from fd %d for %d intervals", c.fd.get(), c.missed_heartbeats);
-    WorkerStats::add(stats_.heartbeat_timeouts);
-    close_with(c, ws::close_code::kHeartbeat, "no heartbeat");
-    return;
-  }
-  heartbeat_timers_.push(c, loop_.now_ms() + seconds_to_ms(config_.heartbeat_interval));
-  char msg[4];
-  size_t n = write_bool_message(msg, field::kHeartbeat, true);
-  if (char* p = begin_message(c, n)) {
-    std::memcpy(p, msg, n);
-    end_message(c, n);
+  const uint64_t next = protocols_.tick(c);
+  if (c.state == ConnState::kOpen) arm_protocol_timer(c, next);
+}
+
+void Worker::arm_protocol_timer(Connection& c, uint64_t delay_ms) {
+  const uint64_t interval = seconds_to_ms(config_.heartbeat_interval);
+  if (delay_ms == interval) {
+    heartbeat_timers_.push(c, loop_.now_ms() + delay_ms);
+  } else {
+    protocol_timers_.insert(c, loop_.now_ms() + delay_ms);
   }
 }
 
@@ -658,7 +693,7 @@ void Worker::reload() {
 
 void Worker::apply_limits() {
   limits_.configure(config_, !setup_.tls_listeners.empty());
-  router_.set_max_peers_per_key(config_.max_peers_per_key);
+  protocols_.configure(mux_settings(config_));
   for (auto& c : conns_) c->reader.set_max_message_size(config_.max_message_size);
   // A shorter heartbeat interval applies at once rather than after the old period.
   heartbeat_timers_.clamp(loop_.now_ms() + seconds_to_ms(config_.heartbeat_interval));

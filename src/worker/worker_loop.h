@@ -15,9 +15,8 @@
 #include "core/event_loop.h"
 #include "core/worker_setup.h"
 #include "core/worker_stats.h"
-#include "worker/codec.h"
 #include "worker/connection.h"
-#include "worker/router.h"
+#include "worker/protocol/mux.h"
 #include "worker/tls_terminator.h"
 #include "worker/worker_limits.h"
 #include "ws/http_upgrade.h"
@@ -49,6 +48,7 @@ class Worker final : public PeerOutput {
   char* begin_message(Peer& to, size_t size) override;
   void end_message(Peer& to, size_t size) override;
   void close(Peer& peer, uint16_t code, std::string_view reason) override;
+  uint32_t round_trip_us(Peer& peer) override;
 
   // Frame callbacks of an open connection (see worker_frames.cc).
   // Every message and ping or pong counts against max_messages_per_second; false: the peer
@@ -91,7 +91,7 @@ class Worker final : public PeerOutput {
   void migrate_group(const std::string& key, int owner);
   void receive_migrated_peer(ChannelMessage& msg);
   void finish_migrations(bool expired_only);
-  void open_websocket(Connection& c, std::string_view key);
+  void open_websocket(Connection& c, std::string_view key, std::string_view query);
   void feed_frames(Connection& c, char* data, size_t size, bool from_own_buffer);
   void close_with(Connection& c, uint16_t code, std::string_view reason);
   void begin_closing(Connection& c);
@@ -140,7 +140,9 @@ class Worker final : public PeerOutput {
   void update_inbox();
   void run_timers();
   int next_timeout_ms();
-  void heartbeat(Connection& c);
+  // The connection's protocol timer (detection, heartbeats) fired.
+  void protocol_tick(Connection& c);
+  void arm_protocol_timer(Connection& c, uint64_t delay_ms);
   void on_signal(int signo);
   void reload();
   void begin_graceful_stop();
@@ -151,7 +153,7 @@ class Worker final : public PeerOutput {
   WorkerStats& stats_;                      // what /metrics and /health read of this worker
   Config config_;
   EventLoop loop_;
-  Router router_;
+  ProtocolMux protocols_;
   WorkerLimits limits_;
   AccessLog access_log_;
   std::vector<std::unique_ptr<Listener>> listeners_;
@@ -180,15 +182,15 @@ class Worker final : public PeerOutput {
   std::vector<Connection*> dirty_;
   std::vector<Connection*> overflowed_;
   DeadlineQueue handshake_timers_;
-  DeadlineQueue heartbeat_timers_;
+  DeadlineQueue heartbeat_timers_;  // the protocol's timers of one heartbeat interval
+  DeadlineQueue protocol_timers_;   // and of other durations (detection: a few round trips)
   DeadlineQueue closing_timers_;
   std::unique_ptr<char[]> scratch_;  // shared read buffer: idle peers own no input buffer
-  DecodedMessage decoded_;
-  uint64_t accept_resume_ms_ = 0;  // accepting paused until then (kNoDeadline: at the
-                                   // connection limit)
-  size_t pending_handshakes_ = 0;  // connections in kHandshake (they sit in handshake_timers_)
-  size_t base_descriptors_ = 0;    // open at start (listeners, queues, epoll, log, ...)
-  size_t open_file_limit_ = 0;     // RLIMIT_NOFILE (0 = unknown: never pause the inbox)
+  uint64_t accept_resume_ms_ = 0;    // accepting paused until then (kNoDeadline: at the
+                                     // connection limit)
+  size_t pending_handshakes_ = 0;    // connections in kHandshake (they sit in handshake_timers_)
+  size_t base_descriptors_ = 0;      // open at start (listeners, queues, epoll, log, ...)
+  size_t open_file_limit_ = 0;       // RLIMIT_NOFILE (0 = unknown: never pause the inbox)
   bool inbox_paused_ = false;
   uint64_t retire_listeners_at_ms_ = 0;  // retired: close the listeners then (0 = not set)
   uint64_t stop_deadline_ms_ = 0;        // graceful stop: give up waiting for peers then

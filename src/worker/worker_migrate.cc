@@ -24,10 +24,10 @@ constexpr int kSendRetryMs = 3000;           // how long a full queue may hold u
 // few per source are ever open; this only bounds what a broken sender can make us hold.
 constexpr size_t kMaxPendingMigrations = 256;
 
-uint64_t seconds_to_ms(double s) { return static_cast<uint64_t>(s * 1000.0 + 0.5); }
-
 size_t carried_bytes(const Connection& c, size_t key_size) {
-  return sizeof(MigrationHeader) + c.tried.size() * 4 + key_size + c.reader.assembled().size() +
+  // A peer's tried list holds at most one entry per peer of its group, so the largest group
+  // bounds it; each may travel as an index and as a value.
+  return sizeof(MigrationHeader) + c.tried.size() * 8 + key_size + c.reader.assembled().size() +
          c.in.size() + c.out.size();
 }
 
@@ -70,7 +70,7 @@ void Worker::resize(ChannelMessage& msg) {
   const int old_count = setup_.count;
   setup_.count = static_cast<int>(count);
   size_t moved = 0;
-  for (const std::string& key : router_.keys()) {
+  for (const std::string& key : protocols_.keys()) {
     const int owner = key_owner(key, setup_.count);
     if (owner != setup_.index) {
       migrate_group(key, owner);
@@ -96,19 +96,18 @@ void Worker::resize(ChannelMessage& msg) {
 }
 
 void Worker::migrate_group(const std::string& key, int owner) {
-  const Group* group = router_.find_group(key);
-  if (!group) return;
   // Send what can be sent now, so that little travels with the peers; a peer with more
   // pending than a message can carry (a slow reader) is closed instead.
   std::vector<Connection*> peers;
-  for (Peer* p : group->peers) peers.push_back(static_cast<Connection*>(p));
+  for (Peer* p : protocols_.peers_of(key)) peers.push_back(static_cast<Connection*>(p));
+  if (peers.empty()) return;
   for (Connection* c : peers) {
     if (c->state == ConnState::kOpen) flush(*c);
     if (c->state == ConnState::kOpen && carried_bytes(*c, key.size()) + 1 > kQueueMessageMax) {
       close_with(*c, ws::close_code::kGoingAway, "server reconfiguring, please reconnect");
     }
   }
-  std::vector<ExportedPeer> exported = router_.export_group(key);
+  std::vector<ExportedPeer> exported = protocols_.export_key(key);
   if (exported.empty()) return;
   const uint64_t token = ++migration_token_;
   const int queue = setup_.outboxes[static_cast<size_t>(owner)];
@@ -125,12 +124,16 @@ void Worker::migrate_group(const std::string& key, int owner) {
     h.member_position = e.member_position;
     h.bound_to = e.bound_to;
     h.id = e.id;
+    h.netflux_id = e.netflux_id;
+    h.generation = e.generation;
+    h.favored = e.favored;
     h.up_open = e.up_open;
     h.down_open = e.down_open;
-    h.missed_heartbeats = c.missed_heartbeats;
+    h.missed_heartbeats = e.missed_heartbeats;
     h.assembling = c.reader.assembling();
     h.opcode = static_cast<uint8_t>(c.reader.assembling_opcode());
     m.tried = e.tried;
+    m.tried_values = e.tried_values;
     m.key = key;
     m.assembled = c.reader.assembled();
     m.in = c.in.view();
@@ -188,7 +191,6 @@ void Worker::receive_migrated_peer(ChannelMessage& msg) {
   auto conn = std::make_unique<Connection>(*this, msg.fds[0].release(), config_.max_message_size);
   conn->state = ConnState::kOpen;
   conn->adopted = true;
-  conn->missed_heartbeats = h.missed_heartbeats;
   if (h.assembling) {
     conn->reader.resume_assembly(static_cast<ws::Opcode>(h.opcode), decoded->assembled);
   }
@@ -228,14 +230,14 @@ void Worker::finish_migrations(bool expired_only) {
       conns_.push_back(std::move(conn));
       installed.push_back(&c);
     }
-    router_.import_group(pending.key, arrived);
+    protocols_.import_key(pending.key, arrived);
     for (Connection* c : installed) {
       if (!loop_.add(c->fd.get(), EPOLLIN, c)) {
         LOG_ERROR("epoll_ctl(ADD) failed: %s", std::strerror(errno));
         destroy(*c);
         continue;
       }
-      heartbeat_timers_.push(*c, now + seconds_to_ms(config_.heartbeat_interval));
+      arm_protocol_timer(*c, protocols_.next_tick_ms(*c));
       if (!c->out.empty()) mark_dirty(*c);
       // Whole frames were all handled by the old owner; what is left is a partial frame,
       // which the next read completes.

@@ -29,10 +29,8 @@ inline constexpr uint16_t kPolicyViolation = 1008;
 inline constexpr uint16_t kMessageTooBig = 1009;
 inline constexpr uint16_t kInternalError = 1011;
 inline constexpr uint16_t kTryAgainLater = 1013;
-inline constexpr uint16_t kBadKey = 4001;
-inline constexpr uint16_t kHeartbeat = 4002;
-inline constexpr uint16_t kBadMessage = 4003;
-inline constexpr uint16_t kBlockingMember = 4004;
+// Codes 4000-4999 are the application's: each Sigver generation defines its own
+// (src/worker/protocol/gen*/).
 }  // namespace close_code
 
 // True for codes a peer may put in a close frame it sends (RFC 6455 7.4.1/7.4.2).

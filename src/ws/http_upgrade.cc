@@ -161,6 +161,12 @@ std::string_view key_from_target(std::string_view target) {
   return target.substr(0, target.find_first_of("?#"));
 }
 
+std::string_view query_from_target(std::string_view target) {
+  target = target.substr(0, target.find('#'));
+  const size_t mark = target.find('?');
+  return mark == std::string_view::npos ? std::string_view() : target.substr(mark + 1);
+}
+
 UpgradeRequest check_handshake(const llhttp_t& parser, const RequestFacts& facts,
                                size_t header_size) {
   if (parser.method != HTTP_GET) return failure(UpgradeStatus::kBadRequest, "method is not GET");
@@ -186,6 +192,7 @@ UpgradeRequest check_handshake(const llhttp_t& parser, const RequestFacts& facts
   UpgradeRequest request;
   request.status = UpgradeStatus::kOk;
   request.key = key_from_target(facts.url);
+  request.query = query_from_target(facts.url);
   request.origin = facts.origin;
   request.has_origin = facts.origin_count == 1;
   request.accept = compute_accept(facts.key);

@@ -27,6 +27,9 @@ struct UpgradeRequest {
   // With kOk: the request target's path after its first '/', query string removed, not
   // percent-decoded (may contain '/', may be empty). Points into the parsed bytes.
   std::string_view key;
+  // With kOk: the request target's query string, after its '?' and before any '#' (empty
+  // without one). Points into the parsed bytes.
+  std::string_view query;
   // With kOk: the Origin header's value (a browser page's origin), empty without one.
   std::string_view origin;
   bool has_origin = false;

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "sigver.pb.h"
-#include "worker/codec.h"
+#include "worker/protocol/gen1/codec.h"
 
 namespace {
 
@@ -18,7 +18,7 @@ void require(bool condition) {
   if (!condition) std::abort();
 }
 
-int case_number(sigver::MessageType type) { return static_cast<int>(type); }
+int case_number(sigver::gen1::MessageType type) { return static_cast<int>(type); }
 
 // Presence of `data` in the content after the last oneof reset (libprotobuf cannot tell an
 // empty `data` from an absent one, its schema-less parser can).
@@ -48,10 +48,10 @@ bool has_data(const char* data, size_t size) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   const char* data = reinterpret_cast<const char*>(bytes);
-  static sigver::DecodedMessage got;  // reused, as the server does
+  static sigver::gen1::DecodedMessage got;  // reused, as the server does
   sigver::pb::Message ref;
   const bool ref_ok = ref.ParseFromArray(data, static_cast<int>(size));
-  require(sigver::decode_message(data, size, got) == ref_ok);
+  require(sigver::gen1::decode_message(data, size, got) == ref_ok);
   if (!ref_ok) return 0;
   // The generated enum numbers the cases by field number, as MessageType does.
   require(case_number(got.type) == static_cast<int>(ref.type_case()));
@@ -73,8 +73,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
       require(got.content_id == content.id());
       require(got.content_ends == (!has_data(data, size) || content.iserror() || content.isend()));
       const uint32_t new_id = size > 0 ? bytes[0] * 0x01010101u : 0;
-      std::string forwarded(sigver::content_message_size(got.content, new_id), '\0');
-      require(sigver::write_content_message(forwarded.data(), got.content, new_id) ==
+      std::string forwarded(sigver::gen1::content_message_size(got.content, new_id), '\0');
+      require(sigver::gen1::write_content_message(forwarded.data(), got.content, new_id) ==
               forwarded.size());
       sigver::pb::Message reparsed;
       require(reparsed.ParseFromString(forwarded) && reparsed.has_content());

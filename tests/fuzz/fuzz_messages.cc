@@ -23,13 +23,14 @@
 #include "fuzz_check.h"
 #include "fuzz_input.h"
 #include "router_check.h"
-#include "worker/codec.h"
+#include "worker/protocol/gen1/codec.h"
+#include "worker/protocol/gen1/router.h"
 #include "worker/queue_messages.h"
-#include "worker/router.h"
 
 namespace {
 
 using namespace sigver;
+using namespace sigver::gen1;
 using fuzz::require;
 
 constexpr size_t kSlots = 6;
@@ -54,7 +55,9 @@ class World {
   World() {
     for (int w = 0; w < 2; ++w) {
       outputs_[w].watch(routers_[w]);
-      routers_[w].set_max_peers_per_key(kMaxPeersPerKey);
+      ProtocolSettings settings;
+      settings.max_peers_per_key = kMaxPeersPerKey;
+      routers_[w].configure(settings);
     }
   }
 
@@ -79,7 +82,7 @@ class World {
     }
     reap();
     for (const Router& r : routers_) {
-      require(r.group_count() == 0 && r.binding_count() == 0, "state left after everyone left");
+      require(r.counters().groups == 0 && r.binding_count() == 0, "state left after everyone left");
     }
   }
 
@@ -91,7 +94,7 @@ class World {
     // while the workers learn a new count does; the next move merges it.
     slot.worker = (key_byte & 0x80) ? 1 - owner_[k] : owner_[k];
     slot.peer = std::make_unique<Peer>();
-    routers_[slot.worker].on_open(*slot.peer, kKeys[k]);
+    routers_[slot.worker].open(*slot.peer, kKeys[k]);
   }
 
   void act(uint8_t op, Slot& slot, fuzz::Input& in) {
@@ -154,24 +157,14 @@ class World {
     return message + body;
   }
 
-  // What Worker::on_ws_message does with a binary message.
+  // A binary message, as the worker hands it over (a message it closes the peer for comes
+  // back through take_closed()).
   void deliver(Slot& slot, const std::string& bytes) {
-    if (!decode_message(bytes.data(), bytes.size(), decoded_)) return leave(slot);
-    switch (decoded_.type) {
-      case MessageType::kNone:
-        if (!bytes.empty()) return;  // only unknown fields: ignored
-        return leave(slot);          // closed with 4003
-      case MessageType::kIsFirst:
-        return leave(slot);
-      case MessageType::kHeartbeat:
-        return;
-      default:
-        routers_[slot.worker].on_message(*slot.peer, decoded_);
-    }
+    routers_[slot.worker].message(*slot.peer, true, bytes.data(), bytes.size());
   }
 
   void leave(Slot& slot) {
-    routers_[slot.worker].on_leave(*slot.peer);
+    routers_[slot.worker].leave(*slot.peer);
     outputs_[slot.worker].forget(*slot.peer);
     slot.peer.reset();
   }
@@ -183,7 +176,8 @@ class World {
     const int from = owner_[k];
     const int to = 1 - from;
     owner_[k] = to;
-    std::vector<ExportedPeer> exported = routers_[from].export_group(key);
+    std::vector<ExportedPeer> exported;
+    routers_[from].export_group(key, exported);
     std::vector<ExportedPeer> state(exported.size());
     std::vector<bool> arrived(exported.size());
     for (size_t i = 0; i < exported.size(); ++i) {
@@ -195,6 +189,8 @@ class World {
       m.header.member_position = e.member_position;
       m.header.bound_to = e.bound_to;
       m.header.id = e.id;
+      m.header.generation = e.generation;
+      m.header.missed_heartbeats = e.missed_heartbeats;
       m.header.up_open = e.up_open;
       m.header.down_open = e.down_open;
       m.tried = e.tried;

@@ -21,13 +21,14 @@
 #include "fuzz_check.h"
 #include "fuzz_input.h"
 #include "router_check.h"
+#include "worker/protocol/gen1/router.h"
 #include "worker/queue_messages.h"
-#include "worker/router.h"
 #include "ws/http_upgrade.h"
 
 namespace {
 
 using namespace sigver;
+using namespace sigver::gen1;
 using fuzz::require;
 
 constexpr std::array<ChannelType, 5> kTypes = {ChannelType::kHandoff, ChannelType::kListeners,
@@ -95,13 +96,13 @@ class Receiver {
     while (!peers_.empty()) {
       const size_t i = (seed * 7u + 3u) % peers_.size();
       seed = static_cast<uint8_t>(seed * 5u + 1u);
-      router_.on_leave(*peers_[i]);
+      router_.leave(*peers_[i]);
       output_.forget(*peers_[i]);
       peers_.erase(peers_.begin() + static_cast<long>(i));
       reap();
       check();
     }
-    require(router_.group_count() == 0 && router_.binding_count() == 0, "state left behind");
+    require(router_.counters().groups == 0 && router_.binding_count() == 0, "state left behind");
   }
 
  private:
@@ -128,12 +129,15 @@ class Receiver {
     if (h.index >= move->state.size() || move->arrived[h.index]) return;  // duplicate
     peers_.push_back(std::make_unique<Peer>());
     move->state[h.index] = routing_state(*m, *peers_.back());
+    // Whatever generation the sender claims, the state goes to generation 1's import here,
+    // the one with references between peers to get wrong.
+    move->state[h.index].generation = 1;
     move->arrived[h.index] = true;
   }
 
   void local(const std::string& key) {
     peers_.push_back(std::make_unique<Peer>());
-    router_.on_open(*peers_.back(), key);
+    router_.open(*peers_.back(), key);
     reap();
   }
 
@@ -141,7 +145,7 @@ class Receiver {
     for (Peer* p : output_.take_closed()) {
       auto it = std::find_if(peers_.begin(), peers_.end(), [p](auto& q) { return q.get() == p; });
       require(it != peers_.end(), "the router closed a peer it should not know");
-      router_.on_leave(*p);
+      router_.leave(*p);
       output_.forget(*p);
       peers_.erase(it);
     }

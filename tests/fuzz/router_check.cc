@@ -6,6 +6,7 @@
 #include "fuzz_check.h"
 
 namespace sigver::fuzz {
+using namespace gen1;
 namespace {
 
 template <typename T>
@@ -106,7 +107,7 @@ void check_router(const Router& router, const std::vector<Peer*>& live, bool str
       require(p->id == 0 && !p->up_open && !p->down_open, "an id or open relay without a binding");
     }
   }
-  require(groups.size() == router.group_count(), "groups without live peers");
+  require(groups.size() == router.counters().groups, "groups without live peers");
   require(bindings == router.binding_count(), "ids of bindings that ended");
   for (const std::string& key : router.keys()) {
     const Group* g = router.find_group(key);

@@ -8,10 +8,13 @@
 #include <string_view>
 #include <vector>
 
-#include "worker/codec.h"
-#include "worker/router.h"
+#include "worker/protocol/gen1/codec.h"
+#include "worker/protocol/gen1/router.h"
 
 namespace sigver::fuzz {
+
+using gen1::DecodedMessage;
+using gen1::Router;
 
 class CheckingOutput final : public PeerOutput {
  public:
@@ -26,6 +29,7 @@ class CheckingOutput final : public PeerOutput {
   char* begin_message(Peer& to, size_t size) override;
   void end_message(Peer& to, size_t size) override;
   void close(Peer& peer, uint16_t code, std::string_view reason) override;
+  uint32_t round_trip_us(Peer&) override { return 0; }
 
   // Peers the router closed or whose queue overflowed since the last call, each once.
   std::vector<Peer*> take_closed();

@@ -66,8 +66,9 @@ TEST_F(AccessLogTest, OneLinePerConnectionWithWhatItDid) {
     EXPECT_EQ(line.find(key), std::string::npos) << "keys are hashed by default: " << line;
     EXPECT_EQ(line.find(" key=-"), std::string::npos) << line;
     EXPECT_NE(line.find(" close=1000 by=client tls=no"), std::string::npos) << line;
-    // Each sent one content (the close frame is not a message) and got at least two.
-    EXPECT_NE(line.find("/1 out="), std::string::npos) << "one message in: " << line;
+    // Each sent its joining heartbeat and one content (the close frame is not a message)
+    // and got at least two.
+    EXPECT_NE(line.find("/2 out="), std::string::npos) << "two messages in: " << line;
     EXPECT_EQ(line.find(" out=0/"), std::string::npos) << line;
   }
   // A refused upgrade is a line too, with its HTTP status.

@@ -383,6 +383,9 @@ TEST_F(FaultsTest, ClientsThatVanishWithoutAFinAreClosedByTheHeartbeatAndOthersR
         ASSERT_NO_FATAL_FAILURE(Join(near_peer, key, true));
       }
       ASSERT_TRUE(far_peer.ws().handshake("/" + key)) << far_peer.ws().last_error();
+      // Speaking first makes it generation 1 at once: the bystanders' heartbeats (0.9 s)
+      // would not outlast a detection timeout per far peer.
+      ASSERT_TRUE(far_peer.send(heartbeat_message())) << far_peer.error();
       ASSERT_TRUE(IsIsFirst(far_peer.receive(kWait), far_is_member));
       if (far_is_member) {
         ASSERT_NO_FATAL_FAILURE(Join(near_peer, key, false));

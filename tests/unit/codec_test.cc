@@ -1,7 +1,7 @@
 // The codec against libprotobuf's generated classes: every message kind both ways, the exact
 // netflux exchange, oneof merging, parser edge cases, and a differential run over several
 // hundred thousand generated inputs where the two decoders must agree.
-#include "worker/codec.h"
+#include "worker/protocol/gen1/codec.h"
 
 #include <google/protobuf/unknown_field_set.h>
 #include <gtest/gtest.h>
@@ -14,7 +14,7 @@
 
 #include "sigver.pb.h"
 
-namespace sigver {
+namespace sigver::gen1 {
 namespace {
 
 namespace spb = sigver::pb;
@@ -818,4 +818,4 @@ TEST(CodecDifferential, AgreesWithLibprotobufOnGeneratedInputs) {
 }
 
 }  // namespace
-}  // namespace sigver
+}  // namespace sigver::gen1

@@ -497,7 +497,7 @@ TEST(FrameWriter, CloseFrame) {
   EXPECT_EQ(empty.view(), std::string_view("\x88\x00", 2));
 
   Buffer app;
-  append_close_frame(app, close_code::kBadKey, "");
+  append_close_frame(app, 4001, "");
   EXPECT_EQ(app.view(), std::string_view("\x88\x02\x0f\xa1", 4));
 }
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <memory>
 #include <string>
 
 namespace sigver {
@@ -24,7 +25,11 @@ MigratedPeer sample() {
   h.up_open = 1;
   h.assembling = 1;
   h.opcode = 2;
+  h.generation = 2;
+  h.favored = 1;
+  h.netflux_id = 0xDEADBEEF;
   m.tried = {0, 2};
+  m.tried_values = {7, 0xFFFFFFFF, 9};
   m.key = "room";
   m.assembled = "part";
   m.in = "\x82\x85";
@@ -45,13 +50,22 @@ std::string with_header(const std::string& payload, Edit edit) {
 
 TEST(QueueMessages, MigratedPeerRoundTrips) {
   const std::string payload = encode_migrated_peer(sample());
-  EXPECT_EQ(payload.size(), sizeof(MigrationHeader) + 2 * 4 + 4 + 4 + 2 + 4);
+  EXPECT_EQ(payload.size(), sizeof(MigrationHeader) + 2 * 4 + 3 * 4 + 4 + 4 + 2 + 4);
   std::optional<MigratedPeer> got = decode_migrated_peer(payload);
   ASSERT_TRUE(got);
   EXPECT_EQ(got->header.token, 0x1122334455667788u);
   EXPECT_EQ(got->header.bound_to, 0);
   EXPECT_EQ(got->header.id, 77u);
   EXPECT_EQ(got->tried, (std::vector<uint32_t>{0, 2}));
+  EXPECT_EQ(got->tried_values, (std::vector<uint32_t>{7, 0xFFFFFFFF, 9}));
+  EXPECT_EQ(got->header.generation, 2);
+  EXPECT_EQ(got->header.favored, 1);
+  EXPECT_EQ(got->header.netflux_id, 0xDEADBEEFu);
+  const ExportedPeer state = routing_state(*got, *std::make_unique<Peer>());
+  EXPECT_EQ(state.generation, 2);
+  EXPECT_TRUE(state.favored);
+  EXPECT_EQ(state.netflux_id, 0xDEADBEEFu);
+  EXPECT_EQ(state.tried_values, got->tried_values);
   EXPECT_EQ(got->key, "room");
   EXPECT_EQ(got->assembled, "part");
   EXPECT_EQ(got->in, "\x82\x85");
@@ -66,6 +80,8 @@ TEST(QueueMessages, MigratedPeerSizesMustAddUpExactly) {
   EXPECT_FALSE(decode_migrated_peer(payload + "x"));
   // Sizes far beyond the payload, alone or adding up past 4 GiB, are refused, not read.
   EXPECT_FALSE(decode_migrated_peer(with_header(payload, [](auto& h) { h.tried_count = ~0u; })));
+  EXPECT_FALSE(
+      decode_migrated_peer(with_header(payload, [](auto& h) { h.tried_values_count = ~0u; })));
   EXPECT_FALSE(decode_migrated_peer(with_header(payload, [](auto& h) {
     h.key_size = h.assembled_size = h.in_size = h.out_size = 0x7FFFFFFF;
   })));
@@ -80,7 +96,9 @@ TEST(QueueMessages, MigratedPeerSizesMustAddUpExactly) {
 
 TEST(QueueMessages, MigratedPeerHeaderIsChecked) {
   const std::string payload = encode_migrated_peer(sample());
-  EXPECT_FALSE(decode_migrated_peer(with_header(payload, [](auto& h) { h.version = 2; })));
+  // Version 1 (before generations) is refused, as is any other.
+  EXPECT_FALSE(decode_migrated_peer(with_header(payload, [](auto& h) { h.version = 1; })));
+  EXPECT_FALSE(decode_migrated_peer(with_header(payload, [](auto& h) { h.version = 3; })));
   EXPECT_FALSE(decode_migrated_peer(with_header(payload, [](auto& h) { h.index = 3; })));
   EXPECT_FALSE(decode_migrated_peer(with_header(payload, [](auto& h) {
     h.group_size = kMaxMigrationGroup + 1;

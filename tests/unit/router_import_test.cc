@@ -7,9 +7,9 @@
 #include <map>
 #include <vector>
 
-#include "worker/router.h"
+#include "worker/protocol/gen1/router.h"
 
-namespace sigver {
+namespace sigver::gen1 {
 namespace {
 
 class CountingOutput : public PeerOutput {
@@ -20,6 +20,7 @@ class CountingOutput : public PeerOutput {
   }
   void end_message(Peer& to, size_t) override { ++received[&to]; }
   void close(Peer& peer, uint16_t code, std::string_view) override { closed[&peer] = code; }
+  uint32_t round_trip_us(Peer&) override { return 0; }
 
   std::vector<char> buffer;
   std::map<Peer*, int> received;
@@ -33,6 +34,7 @@ class RouterImportTest : public ::testing::Test {
   ExportedPeer& add(int member_position, int bound_to, uint32_t id) {
     ExportedPeer& e = exported.emplace_back();
     e.peer = &peers.emplace_back();
+    e.generation = 1;
     e.member_position = member_position;
     e.bound_to = bound_to;
     e.id = id;
@@ -55,9 +57,9 @@ TEST_F(RouterImportTest, BindingToItselfIsDropped) {
   EXPECT_EQ(router.find_by_id(8), nullptr);
   EXPECT_EQ(router.binding_count(), 0u);
   EXPECT_TRUE(self.peer->is_member);
-  router.on_leave(*self.peer);
+  router.leave(*self.peer);
   EXPECT_TRUE(out.received.empty()) << "no end notice to itself";
-  EXPECT_EQ(router.group_count(), 0u);
+  EXPECT_EQ(router.counters().groups, 0u);
 }
 
 TEST_F(RouterImportTest, BindingToANonMemberIsDropped) {
@@ -68,7 +70,7 @@ TEST_F(RouterImportTest, BindingToANonMemberIsDropped) {
   EXPECT_EQ(bound.peer->member, nullptr);
   EXPECT_EQ(router.find_by_id(9), nullptr);
   EXPECT_EQ(router.binding_count(), 0u);
-  router.on_leave(*joiner.peer);
+  router.leave(*joiner.peer);
   EXPECT_EQ(out.received.count(bound.peer), 0u) << "no end notice for a binding that never was";
 }
 
@@ -85,4 +87,4 @@ TEST_F(RouterImportTest, BindingToAMemberIsKept) {
 }
 
 }  // namespace
-}  // namespace sigver
+}  // namespace sigver::gen1

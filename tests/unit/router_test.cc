@@ -1,6 +1,6 @@
 // The joining and relay rules of protocol.md, driven through the router with a fake output
 // that decodes every message with the generated protobuf classes.
-#include "worker/router.h"
+#include "worker/protocol/gen1/router.h"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 
 #include "sigver.pb.h"
 
-namespace sigver {
+namespace sigver::gen1 {
 namespace {
 
 class FakeOutput : public PeerOutput {
@@ -27,6 +27,7 @@ class FakeOutput : public PeerOutput {
     inbox[&to].push_back(m);
   }
   void close(Peer& peer, uint16_t code, std::string_view) override { closed[&peer] = code; }
+  uint32_t round_trip_us(Peer&) override { return 0; }
 
   // Pops the oldest message sent to `p` (fails the test if there is none).
   pb::Message take(Peer& p) {
@@ -48,13 +49,12 @@ class RouterTest : public ::testing::Test {
  protected:
   Peer& connect(const std::string& key = "room") {
     Peer& p = peers.emplace_back();
-    router.on_open(p, key);
+    router.open(p, key);
     return p;
   }
   void send(Peer& from, const pb::Message& m) {
     std::string bytes = m.SerializeAsString();
-    ASSERT_TRUE(decode_message(bytes.data(), bytes.size(), decoded));
-    router.on_message(from, decoded);
+    router.message(from, true, bytes.data(), bytes.size());
   }
   void send_content(Peer& from, uint32_t id, const std::string& data) {
     pb::Message m;
@@ -112,7 +112,6 @@ class RouterTest : public ::testing::Test {
   FakeOutput out;
   Router router{out, 42};
   std::deque<Peer> peers;
-  DecodedMessage decoded;
 };
 
 TEST_F(RouterTest, FirstPeerIsFirstSecondIsNot) {
@@ -197,8 +196,7 @@ TEST_F(RouterTest, UnknownContentFieldsArePreserved) {
   // Content{id: 9, data: "x", field 7 (varint 300), field 9 (bytes "zz")} by hand.
   const std::string content = std::string("\x08\x09\x12\x01x\x38\xac\x02\x4a\x02zz", 12);
   std::string msg = "\x0a" + std::string(1, static_cast<char>(content.size())) + content;
-  ASSERT_TRUE(decode_message(msg.data(), msg.size(), decoded));
-  router.on_message(*j, decoded);
+  router.message(*j, true, msg.data(), msg.size());
   pb::Message got = out.take(*m);
   EXPECT_EQ(got.content().id(), id);
   EXPECT_EQ(got.content().data(), "x");
@@ -210,7 +208,7 @@ TEST_F(RouterTest, UnknownContentFieldsArePreserved) {
 TEST_F(RouterTest, MemberLeavingNotifiesBoundJoiner) {
   Peer *m, *j;
   pair(m, j);
-  router.on_leave(*m);
+  router.leave(*m);
   expect_error_notice(*j, 0);
   EXPECT_EQ(j->member, nullptr);
 }
@@ -218,7 +216,7 @@ TEST_F(RouterTest, MemberLeavingNotifiesBoundJoiner) {
 TEST_F(RouterTest, JoinerLeavingNotifiesMember) {
   Peer *m, *j;
   uint32_t id = pair(m, j);
-  router.on_leave(*j);
+  router.leave(*j);
   expect_error_notice(*m, id);
   EXPECT_EQ(router.find_by_id(id), nullptr);
 }
@@ -228,7 +226,7 @@ TEST_F(RouterTest, NoNoticeDownAnEndedDirection) {
   uint32_t id = pair(m, j);
   send_end(*j, 0, true, false);
   out.take(*m);
-  router.on_leave(*j);  // up direction already ended: nothing more for the member
+  router.leave(*j);  // up direction already ended: nothing more for the member
   EXPECT_TRUE(out.idle(*m));
   (void)id;
 }
@@ -319,9 +317,9 @@ TEST_F(RouterTest, KeysAreSeparateGroups) {
   Peer& b = connect("two");
   expect_is_first(a, true);
   expect_is_first(b, true);
-  EXPECT_EQ(router.group_count(), 2u);
-  router.on_leave(a);
-  EXPECT_EQ(router.group_count(), 1u);
+  EXPECT_EQ(router.counters().groups, 2u);
+  router.leave(a);
+  EXPECT_EQ(router.counters().groups, 1u);
   EXPECT_EQ(router.find_group("one"), nullptr);
 }
 
@@ -357,10 +355,10 @@ TEST_F(RouterTest, ContentMatchingNoBindingIsDropped) {
 TEST_F(RouterTest, EveryoneLeavingRemovesTheGroupAndFreshJoinIsFirst) {
   Peer *m, *j;
   pair(m, j);
-  router.on_leave(*m);
+  router.leave(*m);
   out.take(*j);
-  router.on_leave(*j);
-  EXPECT_EQ(router.group_count(), 0u);
+  router.leave(*j);
+  EXPECT_EQ(router.counters().groups, 0u);
   Peer& n = connect();
   expect_is_first(n, true);
 }
@@ -368,7 +366,7 @@ TEST_F(RouterTest, EveryoneLeavingRemovesTheGroupAndFreshJoinIsFirst) {
 TEST_F(RouterTest, JoinerWhoseMemberLeftBecomesFirstOnTryAnother) {
   Peer *m, *j;
   pair(m, j);
-  router.on_leave(*m);
+  router.leave(*m);
   out.take(*j);
   try_another(*j);
   expect_is_first(*j, true);
@@ -378,9 +376,9 @@ TEST_F(RouterTest, JoinerWhoseMemberLeftBecomesFirstOnTryAnother) {
 TEST_F(RouterTest, LeaveIsIdempotent) {
   Peer *m, *j;
   pair(m, j);
-  router.on_leave(*j);
+  router.leave(*j);
   out.take(*m);
-  router.on_leave(*j);
+  router.leave(*j);
   EXPECT_TRUE(out.idle(*m));
 }
 
@@ -391,7 +389,8 @@ TEST_F(RouterTest, ExportedGroupImportsWholeIntoAnotherRouter) {
   Peer& k = connect("moving");
   out.take(k);
   uint32_t k_id = relay_up(k, *m, "k-offer");
-  std::vector<ExportedPeer> exported = router.export_group("moving");
+  std::vector<ExportedPeer> exported;
+  router.export_group("moving", exported);
   ASSERT_EQ(exported.size(), 3u);
   EXPECT_EQ(router.find_group("moving"), nullptr);
   EXPECT_EQ(router.find_by_id(id), nullptr);
@@ -400,7 +399,7 @@ TEST_F(RouterTest, ExportedGroupImportsWholeIntoAnotherRouter) {
   FakeOutput out2;
   Router other(out2, 7);
   Peer& existing = peers.emplace_back();  // joined the new owner while the group travelled
-  other.on_open(existing, "moving");
+  other.open(existing, "moving");
   other.import_group("moving", exported);
   const Group* g = other.find_group("moving");
   ASSERT_NE(g, nullptr);
@@ -414,8 +413,7 @@ TEST_F(RouterTest, ExportedGroupImportsWholeIntoAnotherRouter) {
   pb::Message up;
   up.mutable_content()->set_data("after");
   std::string bytes = up.SerializeAsString();
-  ASSERT_TRUE(decode_message(bytes.data(), bytes.size(), decoded));
-  other.on_message(k, decoded);
+  other.message(k, true, bytes.data(), bytes.size());
   pb::Message got = out2.take(*m);
   EXPECT_EQ(got.content().id(), k_id);
   EXPECT_EQ(got.content().data(), "after");
@@ -423,29 +421,33 @@ TEST_F(RouterTest, ExportedGroupImportsWholeIntoAnotherRouter) {
   pb::Message again;
   again.set_tryanother(true);
   bytes = again.SerializeAsString();
-  ASSERT_TRUE(decode_message(bytes.data(), bytes.size(), decoded));
-  other.on_message(k, decoded);
+  other.message(k, true, bytes.data(), bytes.size());
   EXPECT_EQ(k.member, j);
 }
 
 TEST_F(RouterTest, PeerOverMaxPeersPerKeyIsClosedWith1013AndJoinsNothing) {
-  router.set_max_peers_per_key(2);
+  ProtocolSettings settings;
+  settings.max_peers_per_key = 2;
+  router.configure(settings);
   Peer& first = connect();
   EXPECT_TRUE(out.take(first).isfirst());
   Peer& second = connect();
   Peer& third = peers.emplace_back();
-  EXPECT_FALSE(router.on_open(third, "room"));
+  router.open(third, "room");
   EXPECT_EQ(out.closed[&third], 1013);
   EXPECT_EQ(third.group, nullptr);
   EXPECT_EQ(router.find_group("room")->peers.size(), 2u);
-  router.on_leave(third);  // the worker closes it like any peer: nothing to undo
+  router.leave(third);  // the worker closes it like any peer: nothing to undo
   // Another key is not affected, and room has space again once one leaves.
   Peer& elsewhere = peers.emplace_back();
-  EXPECT_TRUE(router.on_open(elsewhere, "other"));
-  router.on_leave(second);
+  router.open(elsewhere, "other");
+  EXPECT_EQ(out.closed.count(&elsewhere), 0u);
+  router.leave(second);
   Peer& fourth = peers.emplace_back();
-  EXPECT_TRUE(router.on_open(fourth, "room"));
+  router.open(fourth, "room");
+  EXPECT_EQ(out.closed.count(&fourth), 0u);
+  EXPECT_NE(fourth.group, nullptr);
 }
 
 }  // namespace
-}  // namespace sigver
+}  // namespace sigver::gen1

@@ -137,7 +137,7 @@ bool Peer::open(std::string_view key, Millis timeout) {
 }
 
 bool Peer::join(std::string_view key, bool& is_first, Millis timeout) {
-  if (!open(key, timeout)) return false;
+  if (!open(key, timeout) || !send(heartbeat_message())) return false;
   const Received first = receive(timeout);
   if (!first.is_message() || first.message.type_case() != pb::Message::kIsFirst) {
     error_ = "join " + std::string(key) + ": expected isFirst, got " + first.describe();

@@ -53,7 +53,10 @@ class Peer {
 
   // Connects to /KEY and completes the upgrade.
   bool open(std::string_view key, Millis timeout = kDefaultTimeout);
-  // open + reads the isFirst answer. Returns false (see error()) on any failure.
+  // open + a heartbeat + reads the isFirst answer. Returns false (see error()) on any
+  // failure. The heartbeat makes the peer generation 1 at once (protocol-v2.md, "One port,
+  // two generations"): a silent client would wait for the detection timeout, which
+  // open() + receive() tests.
   bool join(std::string_view key, bool& is_first, Millis timeout = kDefaultTimeout);
 
   bool send(const pb::Message& message);

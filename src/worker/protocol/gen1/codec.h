@@ -1,14 +1,14 @@
 #pragma once
-// Zero-copy codec for the Sigver protobuf messages (proto/sigver.proto). Decoding validates
-// the whole message exactly as libprotobuf's parser would accept it and yields views into the
-// input; encoding writes straight into the recipient's output buffer. The generated protobuf
+// Zero-copy codec for the Sigver protobuf messages (proto/sigver.proto, protocol.md). Decoding
+// validates the whole message exactly as libprotobuf's parser would accept it and yields views into
+// the input; encoding writes straight into the recipient's output buffer. The generated protobuf
 // classes are the reference this is tested against (tests/unit/codec_test.cc).
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-namespace sigver {
+namespace sigver::gen1 {
 
 enum class MessageType : uint8_t { kNone, kContent, kIsFirst, kStable, kHeartbeat, kTryAnother };
 
@@ -47,4 +47,4 @@ size_t write_end_notice(char* out, uint32_t id);
 // Message{<bool field> = value}, e.g. isFirst or heartbeat. Returns the size (<= 2 + 1).
 size_t write_bool_message(char* out, uint32_t field_number, bool value);
 
-}  // namespace sigver
+}  // namespace sigver::gen1

@@ -2,12 +2,12 @@
 // libprotobuf 3.21's generated parser (ParseContext) exactly, edge cases included, because a
 // message the server accepts is forwarded to a client whose own protobuf decoder must agree
 // with ours; tests/unit/codec_test.cc checks the two differentially.
-#include "worker/codec.h"
+#include "worker/protocol/gen1/codec.h"
 
 #include <climits>
 #include <cstring>
 
-namespace sigver {
+namespace sigver::gen1 {
 namespace {
 
 // libprotobuf's default recursion limit: every embedded message and every group costs a level.
@@ -337,4 +337,4 @@ size_t write_bool_message(char* out, uint32_t field_number, bool value) {
   return static_cast<size_t>(p - out);
 }
 
-}  // namespace sigver
+}  // namespace sigver::gen1

@@ -1,12 +1,10 @@
-#include "worker/router.h"
+#include "worker/protocol/gen1/router.h"
 
 #include <algorithm>
 #include <cstring>
 
-namespace sigver {
+namespace sigver::gen1 {
 namespace {
-
-constexpr uint16_t kTryAgainLater = 1013;  // RFC 6455 7.4.1 (IANA registry)
 
 bool has_tried(const Peer& peer, const Peer& member) { return peer.tried.contains(member.serial); }
 
@@ -19,6 +17,12 @@ void erase_value(std::vector<T>& v, const T& value) {
 }  // namespace
 
 Router::Router(PeerOutput& output, uint64_t seed) : out_(output), rng_(seed) {}
+
+GenerationCounters Router::counters() const {
+  GenerationCounters c = counters_;
+  c.groups = groups_.size();
+  return c;
+}
 
 const Group* Router::find_group(std::string_view key) const {
   auto it = groups_.find(key);
@@ -41,19 +45,80 @@ Group& Router::group_for(std::string_view key) {
   return *it->second;
 }
 
-bool Router::on_open(Peer& peer, std::string_view key) {
+void Router::open(Peer& peer, std::string_view key) {
+  peer.generation = 1;
+  if (key.empty() || key.size() > settings_.max_key_length) {
+    out_.close(peer, close_code::kBadKey, key.empty() ? "key is empty" : "key is too long");
+    return;
+  }
   // Checked before the group is looked at further: joining scans its members, so the cap
   // also bounds the work one join costs.
-  if (const Group* group = find_group(key); group && group->peers.size() >= max_peers_per_key_) {
-    out_.close(peer, kTryAgainLater, "too many peers on this key, try again later");
-    return false;
+  if (const Group* group = find_group(key);
+      group && group->peers.size() >= settings_.max_peers_per_key) {
+    out_.close(peer, close_code::kTryAgainLater, "too many peers on this key, try again later");
+    return;
   }
   peer.group = &group_for(key);
   peer.group->peers.push_back(&peer);
-  ++peers_;
+  ++counters_.peers;
   peer.serial = next_serial_++;
   join(peer);
-  return true;
+}
+
+const char* Router::invalid(bool binary, const char* data, size_t size, DecodedMessage& decoded) {
+  if (!binary) return "text messages are not supported";
+  if (!decode_message(data, size, decoded)) return "not a valid protobuf Message";
+  // Fields, but none known here: a newer client's message type, ignored as protobuf does.
+  // Only a message with no field at all is an error.
+  if (decoded.type == MessageType::kNone && size == 0) return "message has no type";
+  if (decoded.type == MessageType::kIsFirst) return "isFirst is sent by the server only";
+  return nullptr;
+}
+
+bool Router::rejects_first(bool binary, const char* data, size_t size) const {
+  DecodedMessage decoded;
+  return invalid(binary, data, size, decoded) != nullptr;
+}
+
+void Router::message(Peer& peer, bool binary, const char* data, size_t size) {
+  if (const char* why = invalid(binary, data, size, decoded_)) {
+    close(peer, close_code::kBadMessage, why);
+    return;
+  }
+  if (!peer.group) return;
+  switch (decoded_.type) {
+    case MessageType::kHeartbeat:
+      peer.missed_heartbeats = 0;
+      break;
+    case MessageType::kContent:
+      relay(peer, decoded_);
+      break;
+    case MessageType::kStable:
+      // Its relay stays open: netflux still exchanges ICE candidates and isEnd after stable.
+      if (!peer.is_member) become_member(peer);
+      break;
+    case MessageType::kTryAnother:
+      if (peer.member && peer.up_open) send_end_notice(*peer.member, peer.id);
+      end_binding(peer);
+      join(peer);
+      break;
+    default:
+      break;
+  }
+}
+
+void Router::tick(Peer& peer) {
+  if (++peer.missed_heartbeats >= settings_.heartbeat_misses) {
+    ++counters_.heartbeat_timeouts;
+    close(peer, close_code::kHeartbeat, "no heartbeat");
+    return;
+  }
+  send_flag(peer, field::kHeartbeat, true);
+}
+
+void Router::close(Peer& peer, uint16_t code, std::string_view reason) {
+  leave(peer);
+  out_.close(peer, code, reason);
 }
 
 void Router::join(Peer& peer) {
@@ -76,8 +141,8 @@ void Router::join(Peer& peer) {
   // Rule 2: the only member was already tried and failed this peer: it blocks the group.
   if (group.members.size() == 1 && !oldest_untried) {
     Peer& blocking = *group.members.front();
-    on_leave(blocking);
-    out_.close(blocking, 4004, "the last member of the group could not be joined through");
+    close(blocking, close_code::kBlockingMember,
+          "the last member of the group could not be joined through");
     if (!peer.is_member) become_member(peer);
     send_flag(peer, field::kIsFirst, true);
     return;
@@ -123,26 +188,6 @@ uint32_t Router::fresh_id() {
   }
 }
 
-void Router::on_message(Peer& peer, const DecodedMessage& message) {
-  if (!peer.group) return;
-  switch (message.type) {
-    case MessageType::kContent:
-      relay(peer, message);
-      break;
-    case MessageType::kStable:
-      // Its relay stays open: netflux still exchanges ICE candidates and isEnd after stable.
-      if (!peer.is_member) become_member(peer);
-      break;
-    case MessageType::kTryAnother:
-      if (peer.member && peer.up_open) send_end_notice(*peer.member, peer.id);
-      end_binding(peer);
-      join(peer);
-      break;
-    default:
-      break;
-  }
-}
-
 void Router::relay(Peer& from, const DecodedMessage& message) {
   const uint32_t id = message.content_id;
   if (id != 0) {
@@ -164,7 +209,7 @@ void Router::relay(Peer& from, const DecodedMessage& message) {
   }
 }
 
-void Router::on_leave(Peer& peer) {
+void Router::leave(Peer& peer) {
   Group* group = peer.group;
   if (!group) return;
   if (peer.member) {
@@ -178,7 +223,7 @@ void Router::on_leave(Peer& peer) {
   }
   if (peer.is_member) remove_member(peer);
   erase_value(group->peers, &peer);
-  --peers_;
+  --counters_.peers;
   peer.group = nullptr;
   peer.tried.clear();
   if (group->peers.empty()) groups_.erase(groups_.find(std::string_view(group->key)));
@@ -207,14 +252,14 @@ void Router::send_content(Peer& to, std::string_view content, uint32_t id) {
   if (char* p = out_.begin_message(to, n)) {
     write_content_message(p, content, id);
     out_.end_message(to, n);
-    ++messages_relayed_;
-    bytes_relayed_ += n;
+    ++counters_.messages_relayed;
+    counters_.bytes_relayed += n;
   }
 }
 
-}  // namespace sigver
+}  // namespace sigver::gen1
 
-namespace sigver {
+namespace sigver::gen1 {
 
 std::vector<std::string> Router::keys() const {
   std::vector<std::string> out;
@@ -223,20 +268,22 @@ std::vector<std::string> Router::keys() const {
   return out;
 }
 
-std::vector<ExportedPeer> Router::export_group(std::string_view key) {
-  std::vector<ExportedPeer> out;
+void Router::export_group(std::string_view key, std::vector<ExportedPeer>& out) {
   auto it = groups_.find(key);
-  if (it == groups_.end()) return out;
+  if (it == groups_.end()) return;
   Group& group = *it->second;
-  auto index_of = [&group](const Peer* p) {
+  const size_t base = out.size();
+  auto index_of = [&group, base](const Peer* p) {
     auto pos = std::find(group.peers.begin(), group.peers.end(), p);
-    return pos == group.peers.end() ? -1 : static_cast<int>(pos - group.peers.begin());
+    return pos == group.peers.end() ? -1 : static_cast<int>(base + (pos - group.peers.begin()));
   };
-  out.resize(group.peers.size());
+  out.resize(base + group.peers.size());
   for (size_t i = 0; i < group.peers.size(); ++i) {
     Peer& p = *group.peers[i];
-    ExportedPeer& e = out[i];
+    ExportedPeer& e = out[base + i];
     e.peer = &p;
+    e.generation = 1;
+    e.missed_heartbeats = p.missed_heartbeats;
     auto m = std::find(group.members.begin(), group.members.end(), &p);
     e.member_position = m == group.members.end() ? -1 : static_cast<int>(m - group.members.begin());
     e.bound_to = p.member ? index_of(p.member) : -1;
@@ -245,7 +292,7 @@ std::vector<ExportedPeer> Router::export_group(std::string_view key) {
     e.down_open = p.down_open;
     p.tried.for_each([&](uint64_t serial) {
       for (size_t k = 0; k < group.peers.size(); ++k) {
-        if (group.peers[k]->serial == serial) e.tried.push_back(static_cast<uint32_t>(k));
+        if (group.peers[k]->serial == serial) e.tried.push_back(static_cast<uint32_t>(base + k));
       }
     });
   }
@@ -257,24 +304,33 @@ std::vector<ExportedPeer> Router::export_group(std::string_view key) {
     p->up_open = p->down_open = p->is_member = false;
     p->tried.clear();
   }
-  peers_ -= group.peers.size();
+  counters_.peers -= group.peers.size();
   groups_.erase(it);
-  return out;
 }
 
 void Router::import_group(std::string_view key, std::vector<ExportedPeer>& peers) {
-  Group& group = group_for(key);
+  auto ours = [&peers](int64_t index) -> ExportedPeer* {
+    if (index < 0 || static_cast<size_t>(index) >= peers.size()) return nullptr;
+    ExportedPeer& e = peers[static_cast<size_t>(index)];
+    return e.generation == 1 ? &e : nullptr;
+  };
+  Group* group = nullptr;
   for (ExportedPeer& e : peers) {
-    e.peer->group = &group;
+    if (e.generation != 1) continue;
+    if (!group) group = &group_for(key);
+    e.peer->group = group;
+    e.peer->generation = 1;
     e.peer->serial = next_serial_++;
-    group.peers.push_back(e.peer);
-    ++peers_;
+    group->peers.push_back(e.peer);
+    ++counters_.peers;
   }
+  if (!group) return;
   // Imported members first, in their old order.
   std::vector<Peer*> members;
   std::vector<std::pair<int, Peer*>> ordered;
   for (ExportedPeer& e : peers) {
-    if (e.member_position >= 0) ordered.emplace_back(e.member_position, e.peer);
+    if (e.generation == 1 && e.member_position >= 0)
+      ordered.emplace_back(e.member_position, e.peer);
   }
   std::sort(ordered.begin(), ordered.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -282,13 +338,12 @@ void Router::import_group(std::string_view key, std::vector<ExportedPeer>& peers
     p->is_member = true;
     members.push_back(p);
   }
-  members.insert(members.end(), group.members.begin(), group.members.end());
-  group.members = std::move(members);
+  members.insert(members.end(), group->members.begin(), group->members.end());
+  group->members = std::move(members);
   for (ExportedPeer& e : peers) {
+    if (e.generation != 1) continue;
     Peer& p = *e.peer;
-    const ExportedPeer* target = e.bound_to >= 0 && static_cast<size_t>(e.bound_to) < peers.size()
-                                     ? &peers[static_cast<size_t>(e.bound_to)]
-                                     : nullptr;
+    const ExportedPeer* target = ours(e.bound_to);
     // The joining rules bind a peer only to another peer that is a member; a binding the
     // sender made up (a buggy or hostile worker) is dropped rather than relayed along.
     if (target && e.id != 0 && target->member_position >= 0 && target->peer != &p) {
@@ -303,10 +358,11 @@ void Router::import_group(std::string_view key, std::vector<ExportedPeer>& peers
         p.member = nullptr;
       }
     }
+    p.missed_heartbeats = e.missed_heartbeats;
     for (uint32_t k : e.tried) {
-      if (k < peers.size()) p.tried.add(peers[k].peer->serial);
+      if (const ExportedPeer* tried = ours(k)) p.tried.add(tried->peer->serial);
     }
   }
 }
 
-}  // namespace sigver
+}  // namespace sigver::gen1
