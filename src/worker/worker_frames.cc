@@ -6,6 +6,7 @@
 
 #include "core/key_owner.h"
 #include "core/log.h"
+#include "worker/connection_log.h"
 #include "worker/worker_loop.h"
 #include "ws/http_upgrade.h"
 
@@ -46,7 +47,7 @@ void Worker::handle_handshake(Connection& c) {
     case ws::UpgradeStatus::kOk:
       break;
     default:
-      LOG_INFO("rejected upgrade request: %s", req.error.c_str());
+      CONN_INFO(c, "rejected upgrade request: %s", req.error.c_str());
       refuse(c, req.status, req.error);
       return;
   }
@@ -124,15 +125,14 @@ bool Worker::on_ws_close(Connection& c, uint16_t code, std::string_view) {
 }
 
 void Worker::on_ws_error(Connection& c, uint16_t code, std::string_view reason) {
-  LOG_INFO("protocol error from peer, closing with %u: %.*s", code, static_cast<int>(reason.size()),
-           reason.data());
+  CONN_INFO(c, "WebSocket protocol error from the peer, closing with %u: %.*s", code,
+            static_cast<int>(reason.size()), reason.data());
   close_with(c, code, reason);
 }
 
 void Worker::close_with(Connection& c, uint16_t code, std::string_view reason) {
   if (c.state != ConnState::kOpen) return;
-  LOG_DEBUG("closing fd %d with %u: %.*s", c.fd.get(), code, static_cast<int>(reason.size()),
-            reason.data());
+  CONN_DEBUG(c, "closing with %u: %.*s", code, static_cast<int>(reason.size()), reason.data());
   count_close(code);
   note_end(c, 's', code);
   protocols_.leave(c);

@@ -7,6 +7,7 @@
 
 #include "core/channel.h"
 #include "core/log.h"
+#include "worker/connection_log.h"
 #include "worker/worker_loop.h"
 
 namespace sigver {
@@ -17,7 +18,7 @@ void Worker::hand_off(Connection& c, int owner) {
   if (!err) err = channel_send(queue, ChannelType::kHandoff, c.in.view(), &fd, 1);
   if (!err) {
     ++handoffs_sent_;
-    LOG_DEBUG("handed off a connection to worker %d (%zu bytes)", owner, c.in.size());
+    CONN_DEBUG(c, "handed off to worker %d (%zu bytes)", owner, c.in.size());
     if (c.parked) unpark(c);
     c.record.reset();  // the owner logs it when it ends
     destroy(c);        // the owner has its own copy of the socket now
@@ -34,8 +35,8 @@ void Worker::hand_off(Connection& c, int owner) {
     }
     return;
   }
-  LOG_WARN("cannot hand a connection off to worker %d: %s; answering 503", owner,
-           std::strerror(err));
+  CONN_WARN(c, "cannot hand the connection off to worker %d: %s; answering 503", owner,
+            std::strerror(err));
   WorkerStats::add(stats_.handoff_failures);
   if (c.parked) unpark(c);
   loop_.modify(c.fd.get(), EPOLLIN, &c);
@@ -115,7 +116,7 @@ void Worker::adopt(int fd, const char* bytes, size_t size) {
   c.adopted = true;
   if (c.record) c.record->bytes_in += size;  // what the first worker read of it
   c.in.append(bytes, size);
-  LOG_DEBUG("adopted a connection from another worker (%zu bytes)", size);
+  CONN_DEBUG(c, "adopted from another worker (%zu bytes)", size);
   handle_handshake(c);
 }
 

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "worker/connection_log.h"
 #include "worker/worker.h"
 
 namespace sigver {
@@ -328,6 +329,7 @@ Connection& Worker::add_connection(int fd, ClientCounts::Ticket client) {
   Connection& c = *conn;
   c.slot = static_cast<uint32_t>(conns_.size());
   c.client = client;
+  c.number = ++connection_numbers_;
   conns_.push_back(std::move(conn));
   ++pending_handshakes_;
   if (!loop_.add(fd, EPOLLIN, &c)) {
@@ -394,14 +396,14 @@ void Worker::on_readable(Connection& c) {
     char* buf = own ? c.in.prepare(room) : scratch_.get();
     ssize_t n = ::recv(c.fd.get(), buf, room, 0);
     if (n == 0) {
-      LOG_DEBUG("peer closed the connection (fd %d)", c.fd.get());
+      CONN_DEBUG(c, "peer closed the connection");
       note_end(c, 'c', 0);
       destroy(c);
       return;
     }
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-      LOG_DEBUG("recv() failed: %s", std::strerror(errno));
+      CONN_DEBUG(c, "recv() failed: %s", std::strerror(errno));
       note_end(c, 'c', 0);
       destroy(c);
       return;
@@ -468,7 +470,7 @@ void Worker::flush(Connection& c) {
       }
       return;
     }
-    LOG_DEBUG("send() failed: %s", std::strerror(errno));
+    CONN_DEBUG(c, "send() failed: %s", std::strerror(errno));
     destroy(c);
     return;
   }
@@ -510,6 +512,8 @@ void Worker::end_message(Peer& to, size_t size) {
 }
 
 void Worker::close(Peer& peer, uint16_t code, std::string_view reason) {
+  CONN_INFO(static_cast<Connection&>(peer), "protocol closes the peer with %u: %.*s", code,
+            static_cast<int>(reason.size()), reason.data());
   // Every generation answers a full group with 1013 (Try Again Later).
   if (code == ws::close_code::kTryAgainLater) {
     char what[96];
@@ -535,8 +539,8 @@ void Worker::close_overflowed() {
   for (size_t i = 0; i < overflowed_.size(); ++i) {
     Connection& c = *overflowed_[i];
     if (c.state != ConnState::kOpen) continue;
-    LOG_INFO("peer does not read: outbound queue over %llu bytes, closing it",
-             static_cast<unsigned long long>(config_.max_outbound));
+    CONN_INFO(c, "peer does not read: outbound queue over %llu bytes, closing it",
+              static_cast<unsigned long long>(config_.max_outbound));
     drop_unsent(c);
     close_with(c, ws::close_code::kPolicyViolation, "outbound queue over limit");
   }
@@ -609,7 +613,7 @@ void Worker::run_timers() {
   const uint64_t now = loop_.now_ms();
   while (DeadlineNode* n = handshake_timers_.pop_expired(now)) {
     auto& c = static_cast<Connection&>(*n);
-    LOG_DEBUG("handshake not finished in time, closing fd %d", c.fd.get());
+    CONN_DEBUG(c, "handshake not finished in time, closing it");
     WorkerStats::add(stats_.upgrades_failed[static_cast<size_t>(UpgradeFailure::kTimeout)]);
     note_end(c, 's', 0);
     destroy(c);

@@ -177,6 +177,7 @@ class Worker final : public PeerOutput {
   uint64_t migration_token_ = 0;
   uint64_t handoffs_sent_ = 0;
   uint64_t handoffs_received_ = 0;
+  uint32_t connection_numbers_ = 0;  // the last Connection::number given
   std::vector<std::unique_ptr<Connection>> conns_;
   std::vector<std::unique_ptr<Connection>> graveyard_;  // closed this iteration
   std::vector<Connection*> dirty_;

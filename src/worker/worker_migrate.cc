@@ -223,6 +223,7 @@ void Worker::finish_migrations(bool expired_only) {
       if (!conn) continue;
       Connection& c = *conn;
       c.slot = static_cast<uint32_t>(conns_.size());
+      c.number = ++connection_numbers_;
       // Its unsent output may begin inside a frame but ends with a whole one.
       c.out_to_frame = static_cast<uint32_t>(c.out.size());
       c.client = limits_.track(c.fd.get());  // the sender stopped counting it
