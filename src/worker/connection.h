@@ -48,8 +48,8 @@ struct Connection final : EventHandler, DeadlineNode, Peer {
   // HTTP response, that send() cut): a queue dropped on overflow keeps them.
   uint32_t out_to_frame = 0;
   ClientCounts::Ticket client = ClientCounts::kNotCounted;  // counted client address
-  uint32_t number = 0;  // in its worker, for the error log ("*17"); wraps after 2^32
-  uint64_t rate_due_us = 0;                                 // max_messages_per_second bucket
+  uint32_t number = 0;       // in its worker, for the error log ("*17"); wraps after 2^32
+  uint64_t rate_due_us = 0;  // max_messages_per_second bucket
   std::unique_ptr<AccessRecord> record;    // with an access log: what its line will say
   Buffer in{Buffer::Account::kInbound};    // bytes read but not yet consumed (partial
                                            // request/frame)

@@ -18,7 +18,7 @@ void Worker::hand_off(Connection& c, int owner) {
   if (!err) err = channel_send(queue, ChannelType::kHandoff, c.in.view(), &fd, 1);
   if (!err) {
     ++handoffs_sent_;
-    CONN_DEBUG(c, "handed off to worker %d (%zu bytes)", owner, c.in.size());
+    CONN_DEBUG(c, "handed off a connection to worker %d (%zu bytes)", owner, c.in.size());
     if (c.parked) unpark(c);
     c.record.reset();  // the owner logs it when it ends
     destroy(c);        // the owner has its own copy of the socket now
@@ -116,7 +116,7 @@ void Worker::adopt(int fd, const char* bytes, size_t size) {
   c.adopted = true;
   if (c.record) c.record->bytes_in += size;  // what the first worker read of it
   c.in.append(bytes, size);
-  CONN_DEBUG(c, "adopted from another worker (%zu bytes)", size);
+  CONN_DEBUG(c, "adopted a connection from another worker (%zu bytes)", size);
   handle_handshake(c);
 }
 

@@ -16,8 +16,8 @@ namespace sigver {
 
 // Settings a generation reads, from [protocol] and [limits]; applied again on HUP.
 struct ProtocolSettings {
-  int heartbeat_misses = 3;          // ticks without a heartbeat before the close
-  uint32_t max_key_length = 512;     // longer keys are closed with the bad-key code
+  int heartbeat_misses = 3;             // ticks without a heartbeat before the close
+  uint32_t max_key_length = 512;        // longer keys are closed with the bad-key code
   size_t max_peers_per_key = SIZE_MAX;  // per group; the next peer is closed with 1013
 };
 
@@ -45,9 +45,9 @@ struct ExportedPeer {
 
 struct GenerationCounters {
   size_t groups = 0;
-  size_t peers = 0;               // peers in a group
-  uint64_t messages_relayed = 0;  // contents relayed from one peer to another
-  uint64_t bytes_relayed = 0;     // their encoded bytes
+  size_t peers = 0;                 // peers in a group
+  uint64_t messages_relayed = 0;    // contents relayed from one peer to another
+  uint64_t bytes_relayed = 0;       // their encoded bytes
   uint64_t heartbeat_timeouts = 0;  // peers closed for missing heartbeats
 };
 
