@@ -1,6 +1,6 @@
 // sigver-bench: load generator for `make bench` (see tools/bench/run.sh, which runs it
 // against sigverd and the reference sigver@18.0.0 and prints the comparison).
-//   sigver-bench relay|idle|malformed --port P --server-pid PID [options]
+//   sigver-bench relay|idle|handshake|malformed --port P --server-pid PID [options]
 //   sigver-bench free-port
 // Options are documented in each scenario's file; all loops are bounded in time.
 #include <arpa/inet.h>
@@ -85,9 +85,10 @@ int print_free_port() {
 }
 
 int usage() {
-  std::fprintf(stderr,
-               "usage: sigver-bench relay|idle|malformed --port P --server-pid PID [--name "
-               "value]...\n       sigver-bench free-port\n");
+  std::fprintf(
+      stderr,
+      "usage: sigver-bench relay|idle|handshake|malformed --port P --server-pid PID [--name "
+      "value]...\n       sigver-bench free-port\n");
   return 2;
 }
 
@@ -106,6 +107,7 @@ int main(int argc, char** argv) {
   if (args.number("port", 0) == 0 || args.number("server-pid", 0) == 0) return usage();
   if (mode == "relay") return bench::run_relay(args);
   if (mode == "idle") return bench::run_idle(args);
+  if (mode == "handshake") return bench::run_handshake(args);
   if (mode == "malformed") return bench::run_malformed(args);
   return usage();
 }

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "wire.h"
+#include "wire2.h"
 
 namespace bench {
 namespace {
@@ -20,8 +21,10 @@ constexpr size_t kReadBufferSize = 64 * 1024;
 constexpr size_t kMaxUpgradeResponse = 16 * 1024;
 constexpr int kMaxEvents = 1024;
 
-bool is_heartbeat(std::string_view payload) {
-  if (payload.size() > 4) return false;  // only content is longer
+// Generation 1's heartbeat (20 01) is generation 2's connected=true: ask the generation.
+bool is_heartbeat(int generation, std::string_view payload) {
+  if (payload.size() > 4) return false;  // only content (and connect) is longer
+  if (generation == 2) return decode_gen2(payload).type == Gen2Message::Type::kHeartbeat;
   return decode_sigver(payload).type == SigverMessage::Type::kHeartbeat;
 }
 
@@ -41,10 +44,11 @@ ClientLoop::~ClientLoop() {
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
 }
 
-size_t ClientLoop::connect(const std::string& source, const std::string& key_path) {
+size_t ClientLoop::connect(const std::string& source, const std::string& key_path, int generation) {
   auto owned = std::make_unique<Conn>();
   Conn& conn = *owned;
   conn.index = conns_.size();
+  conn.generation = generation;
   conns_.push_back(std::move(owned));
 
   conn.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -206,8 +210,8 @@ bool ClientLoop::handle_frame(Conn& conn, uint8_t opcode, std::string_view paylo
     case kOpPong:
       return true;
     default:
-      if (is_heartbeat(payload)) {
-        send_message(conn, encode_heartbeat());
+      if (is_heartbeat(conn.generation, payload)) {
+        send_message(conn, conn.generation == 2 ? encode_gen2_heartbeat() : encode_heartbeat());
       } else {
         handler_.on_message(*this, conn, payload);
       }

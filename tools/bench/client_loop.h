@@ -2,7 +2,8 @@
 // Many WebSocket client connections in one thread: non-blocking connect from a chosen
 // 127.0.0.x source, upgrade, then frames in and out, all driven by one epoll set. A scenario
 // plugs in as a ClientHandler and sees whole messages; heartbeats from the server are
-// answered here, as netflux does, so no scenario is dropped for missing them.
+// answered here, in the connection's Sigver generation, as netflux does, so no scenario is
+// dropped for missing them.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -17,6 +18,7 @@ struct Conn {
   size_t index = 0;
   int fd = -1;
   ConnState state = ConnState::kConnecting;
+  int generation = 1;  // the Sigver generation it speaks (protocol.md or protocol-v2.md)
   std::string websocket_key;
   std::string in;   // received bytes not parsed yet
   std::string out;  // bytes the kernel did not take yet
@@ -50,8 +52,9 @@ class ClientLoop {
   ClientLoop& operator=(const ClientLoop&) = delete;
 
   // Starts a connection from `source` (an IPv4 address, port chosen by the kernel) to
-  // ws://host:port/key_path. Returns its index; a failed start shows as a closed Conn.
-  size_t connect(const std::string& source, const std::string& key_path);
+  // ws://host:port/key_path, speaking Sigver `generation`. Returns its index; a failed start
+  // shows as a closed Conn.
+  size_t connect(const std::string& source, const std::string& key_path, int generation = 1);
   void send_message(Conn& conn, std::string_view payload);  // one masked binary frame
   void send_raw(Conn& conn, std::string_view bytes);        // anything, for malformed tests
   void close(Conn& conn);                                   // immediate TCP close

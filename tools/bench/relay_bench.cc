@@ -6,9 +6,15 @@
 //   --data-size B       bytes of netflux data per content (default 200: an ICE candidate)
 //   --setup-timeout S   bound on connecting and joining (default 30)
 //   --sources K         spread connections over 127.0.0.1..K
-// A round trip: the joiner sends content{data}, the server relays it to the member as
-// content{id: X, data}, the member answers content{id: X, data}, the server relays that back
-// as content{data}. Every pair keeps exactly one content in flight, like the offer/answer and
+//   --generation G      the Sigver generation the peers speak, 1 (default) or 2
+// A round trip in generation 1: the joiner sends content{data}, the server relays it to the
+// member as content{id: X, data}, the member answers content{id: X, data}, the server relays
+// that back as content{data}. In generation 2 every peer first sends connect{id} (the member
+// gets connected=true, the joiner connected=false), the joiner sends content{senderId: its
+// id, recipientId: 0, lastData: false, data} as netflux 4 does, the member receives
+// content{senderId: S, recipientId: 0, data} and answers content{senderId: 0, recipientId: S,
+// lastData: false, data}, which reaches the joiner as content{senderId: 0, recipientId: S,
+// data}. Every pair keeps exactly one content in flight, like the offer/answer and
 // candidate exchange of many peers joining at once. Server CPU is utime+stime of its whole
 // process tree, read before and after the measure window.
 #include <sys/resource.h>
@@ -22,15 +28,57 @@
 #include "proc_tree.h"
 #include "scenarios.h"
 #include "wire.h"
+#include "wire2.h"
 
 namespace bench {
 namespace {
 
+// netflux member ids of a pair's peers in generation 2 (any uint32 will do).
+uint32_t member_id(size_t pair) { return static_cast<uint32_t>(1000 + 2 * pair); }
+uint32_t joiner_id(size_t pair) { return member_id(pair) + 1; }
+
+// What the relay needs of a message, in either generation.
+struct Received {
+  enum class Kind { kJoin, kContent, kOther } kind = Kind::kOther;
+  bool first = false;      // kJoin: isFirst=true / connected=true
+  uint32_t routing = 0;    // kContent: the routing id it carries (0 for "your member")
+  bool routing_ok = true;  // kContent: the other generation-2 id is 0 as it should be
+  size_t data_size = 0;
+};
+
+Received receive(int generation, bool joiner_side, std::string_view payload) {
+  Received r;
+  if (generation == 2) {
+    const Gen2Message m = decode_gen2(payload);
+    if (m.type == Gen2Message::Type::kConnected) {
+      r.kind = Received::Kind::kJoin;
+      r.first = m.flag;
+    } else if (m.type == Gen2Message::Type::kContent && m.has_data && !m.last_data) {
+      r.kind = Received::Kind::kContent;
+      // To the member: senderId = the binding, recipientId 0; to the joiner: the reverse.
+      r.routing = joiner_side ? m.recipient_id : m.sender_id;
+      r.routing_ok = (joiner_side ? m.sender_id : m.recipient_id) == 0;
+      r.data_size = m.data.size();
+    }
+    return r;
+  }
+  const SigverMessage m = decode_sigver(payload);
+  if (m.type == SigverMessage::Type::kIsFirst) {
+    r.kind = Received::Kind::kJoin;
+    r.first = m.flag;
+  } else if (m.type == SigverMessage::Type::kContent && m.has_data) {
+    r.kind = Received::Kind::kContent;
+    r.routing = m.id;
+    r.data_size = m.data.size();
+  }
+  return r;
+}
+
 struct Pair {
   size_t member = 0;
   size_t joiner = 0;
-  bool member_first = false;  // the member got isFirst=true
-  bool joiner_bound = false;  // the joiner got isFirst=false
+  bool member_first = false;  // the member got isFirst=true / connected=true
+  bool joiner_bound = false;  // the joiner got isFirst=false / connected=false
   bool in_flight = false;
   std::string request;  // the joiner's encoded content, sent again and again
   std::string answer;   // the member's encoded answer, built once the id is known
@@ -39,44 +87,60 @@ struct Pair {
 
 class RelayHandler : public ClientHandler {
  public:
-  RelayHandler(size_t pairs, size_t data_size) : pairs_(pairs) {
+  RelayHandler(int generation, size_t pairs, size_t data_size)
+      : generation_(generation), pairs_(pairs) {
     for (size_t i = 0; i < pairs; ++i) {
-      pairs_[i].request = encode_content(0, fake_ice_candidate(data_size, 2 * i));
+      const std::string data = fake_ice_candidate(data_size, 2 * i);
+      pairs_[i].request =
+          generation == 2 ? encode_gen2_content(joiner_id(i), 0, data) : encode_content(0, data);
     }
     answer_data_ = fake_ice_candidate(data_size, 1);
     data_size_ = data_size;
   }
 
+  // A generation-2 peer speaks first: connect{id} with no members yet, as netflux 4 does when
+  // its socket opens.
+  void on_open(ClientLoop& loop, Conn& conn) override {
+    if (generation_ != 2) return;
+    const size_t pair = conn.tag / 2;
+    const bool joiner_side = (conn.tag & 1) != 0;
+    loop.send_message(conn,
+                      encode_gen2_connect(joiner_side ? joiner_id(pair) : member_id(pair), {}));
+  }
+
   void on_message(ClientLoop& loop, Conn& conn, std::string_view payload) override {
-    const SigverMessage m = decode_sigver(payload);
     Pair& pair = pairs_[conn.tag / 2];
     const bool from_joiner_side = (conn.tag & 1) != 0;
-    if (m.type == SigverMessage::Type::kIsFirst) {
+    const Received m = receive(generation_, from_joiner_side, payload);
+    if (m.kind == Received::Kind::kJoin) {
       if (from_joiner_side) {
-        pair.joiner_bound = !m.flag;
+        pair.joiner_bound = !m.first;
       } else {
-        pair.member_first = m.flag;
+        pair.member_first = m.first;
       }
       ++joins_;
       return;
     }
-    if (m.type != SigverMessage::Type::kContent || !m.has_data) {
+    if (m.kind != Received::Kind::kContent || !m.routing_ok) {
       ++unexpected_;
       return;
     }
     if (!from_joiner_side) {
-      if (m.id == 0) {
+      if (m.routing == 0) {
         ++unexpected_;
         return;
       }
-      if (m.id != pair.routing_id) {
-        pair.routing_id = m.id;
-        pair.answer = encode_content(m.id, answer_data_);
+      if (m.routing != pair.routing_id) {
+        pair.routing_id = m.routing;
+        pair.answer = generation_ == 2 ? encode_gen2_content(0, m.routing, answer_data_)
+                                       : encode_content(m.routing, answer_data_);
       }
       loop.send_message(conn, pair.answer);
       return;
     }
-    if (m.id != 0 || m.data.size() != data_size_) ++unexpected_;
+    // The joiner hears from its member: id 0 in generation 1, the binding's id in 2.
+    const bool routing_ok = generation_ == 2 ? m.routing == pair.routing_id : m.routing == 0;
+    if (!routing_ok || m.data_size != data_size_) ++unexpected_;
     ++round_trips_;
     pair.in_flight = false;
     --in_flight_;
@@ -102,6 +166,7 @@ class RelayHandler : public ClientHandler {
   void stop() { stopping_ = true; }
 
  private:
+  int generation_ = 1;
   std::vector<Pair> pairs_;
   std::string answer_data_;
   size_t data_size_ = 0;
@@ -141,17 +206,19 @@ int run_relay(const Args& args) {
   const std::string tag = args.text("tag", std::to_string(getpid()));
   raise_open_file_limit();
 
-  RelayHandler handler(pairs, args.number("data-size", 200));
+  const int generation = args.number("generation", 1) == 2 ? 2 : 1;
+  RelayHandler handler(generation, pairs, args.number("data-size", 200));
   ClientLoop loop(target.host, target.port, handler);
   auto& all = handler.pairs();
   for (size_t i = 0; i < pairs; ++i) {
-    all[i].member = loop.connect(target.source(i), "bench-relay-" + tag + "-" + std::to_string(i));
+    all[i].member =
+        loop.connect(target.source(i), "bench-relay-" + tag + "-" + std::to_string(i), generation);
     loop.conn(all[i].member).tag = 2 * i;
   }
   bool ready = run_until(loop, setup_timeout, [&] { return handler.joins() >= pairs; });
   for (size_t i = 0; ready && i < pairs; ++i) {
-    all[i].joiner =
-        loop.connect(target.source(i + 1), "bench-relay-" + tag + "-" + std::to_string(i));
+    all[i].joiner = loop.connect(target.source(i + 1),
+                                 "bench-relay-" + tag + "-" + std::to_string(i), generation);
     loop.conn(all[i].joiner).tag = 2 * i + 1;
   }
   ready = ready && run_until(loop, setup_timeout, [&] { return handler.joins() >= 2 * pairs; });
@@ -187,6 +254,7 @@ int run_relay(const Args& args) {
   auto per_rt = [&](uint64_t us) {
     return round_trips ? static_cast<double>(us) / round_trips : 0;
   };
+  std::printf("relay.generation=%d\n", generation);
   std::printf("relay.pairs=%zu\n", pairs);
   std::printf("relay.round_trips=%llu\n", static_cast<unsigned long long>(round_trips));
   std::printf("relay.seconds=%.3f\n", elapsed);

@@ -6,7 +6,14 @@
 #      and round trips per second, with P member/joiner pairs bouncing ~200-byte contents;
 #   2. idle: server memory (PSS of its process tree) per connected, joined, idle peer;
 #   3. malformed input: does every server process survive a bad frame?
-#   4. what the limits cost per connection and per message (build/limits_bench).
+#   4. what the limits cost per connection and per message (build/limits_bench);
+#   5. generation 2 beside generation 1 (protocol-v2.md, issue 10), sigverd alone, each
+#      measure BENCH_GEN_ROUNDS times with the generations alternating (1 2, then 2 1, ...),
+#      medians in the table: relay CPU per round trip with 1 and 2 workers (the relay of 1.
+#      spoken in either generation); handshake (upgrade, join answer, leave) per peer for a
+#      silent generation-1 peer (netflux 3: it waits out the detection), a generation-1 peer
+#      that speaks first, and a generation-2 peer (connect -> connected); and the join
+#      latency of a netflux-3-like peer with `generations = 1` against `generations = 1 2`.
 # Each measure gets a freshly started server. The load generator is tools/bench/*.cc, built
 # here with g++. The reference is installed in a temporary directory with npm (its native
 # `uws` dependency no longer builds, so a small shim over `ws` stands in for it, as in
@@ -18,7 +25,10 @@
 #   BENCH_PAIRS [50]  BENCH_ROUND_TRIPS [200000]  BENCH_SECONDS [20]  BENCH_WARMUP [2]
 #   BENCH_DATA_SIZE [200]  BENCH_IDLE_PEERS [10000]  BENCH_PEERS_PER_KEY [2]
 #   BENCH_HOLD [16] (seconds idle peers stay, > 2 heartbeat rounds)
+#   BENCH_GEN_ROUNDS [3]  BENCH_GEN_ROUND_TRIPS [100000]  BENCH_HS_CONNECTIONS [20000]
+#   BENCH_HS_SECONDS [3]  BENCH_HS_CONCURRENCY [64]  BENCH_JOIN_PEERS [60] (at 4 at once)
 #   BENCH_NO_REFERENCE=1 skips the Node server;  BENCH_VERBOSE=1 prints every raw figure.
+#   BENCH_GEN_ONLY=1 runs only section 5;  BENCH_NO_GEN=1 skips it.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -34,6 +44,12 @@ DATA_SIZE="${BENCH_DATA_SIZE:-200}"
 IDLE_PEERS="${BENCH_IDLE_PEERS:-10000}"
 PEERS_PER_KEY="${BENCH_PEERS_PER_KEY:-2}"
 HOLD="${BENCH_HOLD:-16}"
+GEN_ROUNDS="${BENCH_GEN_ROUNDS:-3}"
+GEN_ROUND_TRIPS="${BENCH_GEN_ROUND_TRIPS:-100000}"
+HS_CONNECTIONS="${BENCH_HS_CONNECTIONS:-20000}"
+HS_SECONDS="${BENCH_HS_SECONDS:-3}"
+HS_CONCURRENCY="${BENCH_HS_CONCURRENCY:-64}"
+JOIN_PEERS="${BENCH_JOIN_PEERS:-60}"
 CASES=(unmasked bad-opcode huge-length bad-protobuf)
 
 log() { echo "bench: $*" >&2; }
@@ -99,7 +115,7 @@ fi
 # ---- The reference server, outside the repository ----
 reference=""
 install_reference() {
-  if [[ "${BENCH_NO_REFERENCE:-}" == 1 ]]; then
+  if [[ "${BENCH_NO_REFERENCE:-}" == 1 || "${BENCH_GEN_ONLY:-}" == 1 ]]; then
     echo "skipped (BENCH_NO_REFERENCE=1)"
     return 1
   fi
@@ -153,7 +169,9 @@ wait_accepting() {
   return 1
 }
 
-# start_server NAME: starts the server NAME (w1, w2 or node) on a new free port.
+# start_server NAME [GENERATIONS]: starts the server NAME (wN: sigverd with N workers, or
+# node) on a new free port; sigverd serves GENERATIONS ([protocol] generations, default
+# "1 2" as in conf/sigver.conf).
 start_server() {
   port="$("$TOOL" free-port)"
   local log_file="$work/$1.log"
@@ -162,8 +180,8 @@ start_server() {
       # The load comes from a few loopback addresses and sends as fast as the server relays:
       # the per-address limit is off and the message rate set far above the load, so that
       # its check still runs on every message (its cost is part of the figures).
-      printf '[server]\nlisten = 127.0.0.1:%s\nworker_processes = %s\n[limits]\nmax_connections_per_ip = 0\nmax_messages_per_second = 1000000\n[log]\nlog_level = warn\n' \
-        "$port" "${1#w}" >"$work/$1.conf"
+      printf '[server]\nlisten = 127.0.0.1:%s\nworker_processes = %s\n[protocol]\ngenerations = %s\n[limits]\nmax_connections_per_ip = 0\nmax_messages_per_second = 1000000\n[log]\nlog_level = warn\n' \
+        "$port" "${1#w}" "${2:-1 2}" >"$work/$1.conf"
       "$SIGVERD" -c "$work/$1.conf" >>"$log_file" 2>&1 &
       ;;
     node)
@@ -228,14 +246,101 @@ bench_server() { # bench_server NAME
 
 servers=(w1 w2)
 [[ -z "$reference" ]] || servers+=(node)
+[[ "${BENCH_GEN_ONLY:-}" != 1 ]] || servers=()
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 for name in "${servers[@]}"; do
   bench_server "$name" || R["$name.error"]="did not start"
 done
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 
+# ---- Generation 2 beside generation 1 (section 5) ----
+# gen_measure LABEL WORKERS GENERATIONS BOUND MODE ARGS...: one measure on a fresh sigverd.
+gen_measure() {
+  local label="$1" workers="$2" generations="$3" bound="$4"
+  shift 4
+  if ! start_server "w$workers" "$generations"; then
+    R["$label.error"]="did not start"
+    return 0
+  fi
+  run_tool "$label" "$bound" "$@"
+  alive "$server_pid" || R["$label.error"]="server died"
+  stop_server
+}
+
+# The order of the round's measures: as given in odd rounds, reversed (or rotated) in even
+# ones, so a drift of the machine's load during the run favours no side.
+round_order() { # round_order ROUND ITEM...
+  local r="$1"
+  shift
+  local items=("$@") n=$#
+  local i
+  for ((i = 0; i < n; i++)); do echo "${items[((i + r - 1) % n)]}"; done
+}
+
+gen_started=$SECONDS
+gen_load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+if [[ "${BENCH_NO_GEN:-}" != 1 ]]; then
+  for workers in 1 2; do
+    log "generations, relay with $workers worker(s): $GEN_ROUNDS rounds of generation 1 and 2" \
+      "($PAIRS pairs, $GEN_ROUND_TRIPS round trips or ${SECONDS_MAX}s each)"
+    for r in $(seq "$GEN_ROUNDS"); do
+      for g in $(round_order "$r" 1 2); do
+        gen_measure "relay.w$workers.g$g.r$r" "$workers" "1 2" $((SECONDS_MAX + 90)) relay \
+          --generation "$g" --pairs "$PAIRS" --round-trips "$GEN_ROUND_TRIPS" \
+          --seconds "$SECONDS_MAX" --warmup 1 --data-size "$DATA_SIZE" --sources 4
+      done
+    done
+  done
+  log "generations, handshake: $GEN_ROUNDS rounds of 3 kinds of peer ($HS_CONCURRENCY at once," \
+    "$HS_CONNECTIONS peers or ${HS_SECONDS}s each)"
+  for r in $(seq "$GEN_ROUNDS"); do
+    for style in $(round_order "$r" gen1-silent gen1-speaks gen2); do
+      # A silent peer waits out the detection (0.1 s): 16 times as many in flight keep the
+      # server about as busy as with the others, so its CPU per peer compares.
+      concurrency="$HS_CONCURRENCY"
+      [[ "$style" != gen1-silent ]] || concurrency=$((HS_CONCURRENCY * 16))
+      gen_measure "hs.$style.r$r" 1 "1 2" $((${HS_SECONDS%.*} + 60)) handshake --style "$style" \
+        --connections "$HS_CONNECTIONS" --seconds "$HS_SECONDS" --concurrency "$concurrency" \
+        --warmup 0.5 --sources 8
+    done
+  done
+  log "generations, netflux 3 join latency: $GEN_ROUNDS rounds of generations = 1 and 1 2" \
+    "($JOIN_PEERS peers, 4 at once)"
+  for r in $(seq "$GEN_ROUNDS"); do
+    for setup in $(round_order "$r" only1.gen1-silent both.gen1-silent both.gen1-speaks); do
+      generations="1 2"
+      [[ "$setup" != only1.* ]] || generations=1
+      gen_measure "join.$setup.r$r" 1 "$generations" 60 handshake --style "${setup#*.}" \
+        --connections "$JOIN_PEERS" --seconds 10 --concurrency 4 --warmup 0.3 --sources 2
+    done
+  done
+fi
+gen_seconds=$((SECONDS - gen_started))
+gen_load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+
 # ---- The table ----
 get() { echo "${R[$1]:-}"; }
+
+# Lines of |-separated cells (the first the header) as an aligned table.
+print_table() {
+  awk -F'|' '
+    { for (i = 1; i <= NF; i++) { cell[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } }
+    END {
+      for (r = 1; r <= NR; r++) {
+        line = ""
+        for (i = 1; i <= NF; i++)
+          line = line (i > 1 ? " | " : "") sprintf("%-" w[i] "s", cell[r, i])
+        print line
+        if (r > 1) continue
+        line = ""
+        for (i = 1; i <= NF; i++) {
+          dashes = sprintf("%" w[i] "s", ""); gsub(/ /, "-", dashes)
+          line = line (i > 1 ? "-|-" : "") dashes
+        }
+        print line
+      }
+    }'
+}
 
 # row METRIC KIND KEY: KIND "less" (a cost: ratio node/w1) or "more" (a rate: w1/node) or
 # "" (no ratio); the values are R[SERVER.KEY].
@@ -287,7 +392,7 @@ row "idle: time for all peers to join (s)" less idle.join_seconds
 row "idle: peers still connected at the end" "" idle.connected
 for case in "${CASES[@]}"; do row "malformed: $case" "" "$case"; done
 
-{
+main_table() {
   echo "sigverd benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load average" \
     "$load_before before / $load_after after"
   build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null)"
@@ -304,27 +409,139 @@ for case in "${CASES[@]}"; do row "malformed: $case" "" "$case"; done
   echo "ratio: how sigverd with 1 worker compares with the reference"
   echo
   printf '%s\n' "metric|sigverd (1 worker)|sigverd (2 workers)|sigver@18.0.0 (node)|ratio" \
-    "${rows[@]}" | awk -F'|' '
-    { for (i = 1; i <= NF; i++) { cell[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } }
-    END {
-      for (r = 1; r <= NR; r++) {
-        line = ""
-        for (i = 1; i <= NF; i++)
-          line = line (i > 1 ? " | " : "") sprintf("%-" w[i] "s", cell[r, i])
-        print line
-        if (r > 1) continue
-        line = ""
-        for (i = 1; i <= NF; i++) {
-          dashes = sprintf("%" w[i] "s", ""); gsub(/ /, "-", dashes)
-          line = line (i > 1 ? "-|-" : "") dashes
-        }
-        print line
-      }
-    }'
-} | tee "$RESULTS"
+    "${rows[@]}" | print_table
+}
+: >"$RESULTS"
+[[ "${BENCH_GEN_ONLY:-}" == 1 ]] || main_table | tee "$RESULTS"
 # What the limits cost on the paths they guard (in process, Google Benchmark).
-if [[ -x "$BUILD_DIR/limits_bench" ]]; then
+if [[ "${BENCH_GEN_ONLY:-}" != 1 && -x "$BUILD_DIR/limits_bench" ]]; then
   { echo; echo "limits, per connection (accept + close) and per message:"
     "$BUILD_DIR/limits_bench" --benchmark_min_time=0.2 2>/dev/null | grep '^BM_'; } | tee -a "$RESULTS"
 fi
+# ---- Section 5's tables ----
+# values LABEL KEY: R[LABEL.rN.KEY] of every round that has it, in round order.
+values() {
+  local r v out=()
+  for r in $(seq "$GEN_ROUNDS"); do
+    v="$(get "$1.r$r.$2")"
+    [[ -z "$v" ]] || out+=("$v")
+  done
+  echo "${out[*]}"
+}
+median() { # median VALUE...: the middle one (the mean of the two middle ones)
+  printf '%s\n' "$@" | grep . | sort -g | awk '{ a[NR] = $1 }
+    END { if (NR == 0) exit; if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+ratio() { # ratio A B: B/A to 2 decimals, empty when either is missing
+  awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "" && a > 0) printf "%.2f", b / a }'
+}
+runs_of() { echo "${1// /, }"; }
+# gen_row METRIC LABEL1 LABEL2 KEY: medians of the two labels' rounds, their ratio, the runs.
+gen_row() {
+  local a b ma mb
+  a="$(values "$2" "$4")"
+  b="$(values "$3" "$4")"
+  # shellcheck disable=SC2086
+  ma="$(median $a)"
+  # shellcheck disable=SC2086
+  mb="$(median $b)"
+  echo "$1|${ma:--}|${mb:--}|$(ratio "$ma" "$mb")|$(runs_of "$a") ; $(runs_of "$b")"
+}
+# three_row ratios|difference METRIC KEY LABEL1 LABEL2 LABEL3: the three medians, then
+# either LABEL3/LABEL1 and LABEL3/LABEL2, or LABEL2 - LABEL1; then the runs.
+three_row() {
+  local mode="$1" metric="$2" key="$3" a b c ma mb mc extra
+  a="$(values "$4" "$key")"
+  b="$(values "$5" "$key")"
+  c="$(values "$6" "$key")"
+  # shellcheck disable=SC2086
+  ma="$(median $a)" mb="$(median $b)" mc="$(median $c)"
+  if [[ "$mode" == ratios ]]; then
+    extra="$(ratio "$ma" "$mc")|$(ratio "$mb" "$mc")"
+  else
+    extra="$(awk -v a="$ma" -v b="$mb" 'BEGIN { if (a != "" && b != "") printf "%+.2f", b - a }')"
+  fi
+  echo "$metric|${ma:--}|${mb:--}|${mc:--}|$extra|$(runs_of "$a") ; $(runs_of "$b") ; $(runs_of "$c")"
+}
+problems() { # problems LABEL...: unexpected messages / closed sockets / failures, all rounds
+  local label r u=0 c=0 e=0 v
+  for label in "$@"; do
+    for r in $(seq "$GEN_ROUNDS"); do
+      for v in "$(get "$label.r$r.relay.unexpected_messages")" \
+        "$(get "$label.r$r.handshake.unexpected_messages")"; do u=$((u + ${v:-0})); done
+      for v in "$(get "$label.r$r.relay.closed_connections")" \
+        "$(get "$label.r$r.handshake.failed")"; do c=$((c + ${v:-0})); done
+      [[ -z "$(get "$label.r$r.error")$(get "$label.r$r.relay.error")" ]] || e=$((e + 1))
+    done
+  done
+  echo "$u / $c / $e"
+}
+
+gen_tables() {
+  echo
+  echo "generation 2 beside generation 1 (protocol-v2.md), sigverd $(git -C "$ROOT" rev-parse \
+    --short HEAD 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC'), load average" \
+    "$gen_load_before before / $gen_load_after after, ${gen_seconds}s"
+  echo "medians of $GEN_ROUNDS runs per cell, generations alternating run by run, each run on a" \
+    "fresh server serving both (generations = 1 2); runs in round order"
+  echo
+  echo "relay: $PAIRS pairs, ${DATA_SIZE}-byte data, one content in flight per pair," \
+    "$GEN_ROUND_TRIPS round trips (or ${SECONDS_MAX}s) after 1s of warm-up"
+  {
+    echo "metric|generation 1|generation 2|gen2/gen1|runs (gen 1 ; gen 2)"
+    local w name
+    for w in 1 2; do
+      name="$w worker"
+      [[ $w == 1 ]] || name+="s"
+      gen_row "relay, $name: server CPU per round trip (us)" "relay.w$w.g1" "relay.w$w.g2" \
+        relay.server_cpu_us_per_rt
+      gen_row "relay, $name: ... of which in user space (us)" "relay.w$w.g1" "relay.w$w.g2" \
+        relay.server_user_us_per_rt
+      gen_row "relay, $name: round trips per second" "relay.w$w.g1" "relay.w$w.g2" relay.rt_per_s
+      gen_row "relay, $name: load generator CPU (% of one core)" "relay.w$w.g1" "relay.w$w.g2" \
+        relay.client_cpu_pct
+      echo "relay, $name: unexpected / closed / failed runs|$(problems "relay.w$w.g1")|$(problems \
+        "relay.w$w.g2")||"
+    done
+  } | print_table
+  local w verdicts="" m1 m2 pct
+  for w in 1 2; do
+    # shellcheck disable=SC2046
+    m1="$(median $(values "relay.w$w.g1" relay.server_cpu_us_per_rt))"
+    # shellcheck disable=SC2046
+    m2="$(median $(values "relay.w$w.g2" relay.server_cpu_us_per_rt))"
+    [[ -n "$m1" && -n "$m2" ]] || continue
+    pct="$(awk -v a="$m1" -v b="$m2" 'BEGIN { printf "%+.1f", 100 * (b - a) / a }')"
+    verdicts+="; $w worker(s): $(ratio "$m1" "$m2") ($pct %) "
+    verdicts+="$(awk -v p="$pct" 'BEGIN { print (p <= 10 ? "PASS" : "FAIL") }')"
+  done
+  echo "target (issue 10), CPU per round trip within 10 % of generation 1's${verdicts:-: no figures}"
+  echo "  (a figure of this run, not an assertion: the script's exit status does not depend on it)"
+  echo
+  echo "handshake, 1 worker: connect, upgrade, join answer (isFirst=true / connected=true), leave" \
+    "(TCP close); a key per peer; $HS_CONCURRENCY peers at once ($((HS_CONCURRENCY * 16)) for" \
+    "the silent one), $HS_CONNECTIONS peers or ${HS_SECONDS}s after 0.5s of warm-up"
+  {
+    echo "metric|gen 1 silent (netflux 3)|gen 1 speaking first|gen 2 (netflux 4)|gen2/gen1 silent|gen2/gen1 speaking|runs (silent ; speaking ; gen 2)"
+    local hs=(hs.gen1-silent hs.gen1-speaks hs.gen2)
+    three_row ratios "server CPU per peer (us)" handshake.server_cpu_us "${hs[@]}"
+    three_row ratios "... of which in user space (us)" handshake.server_user_us "${hs[@]}"
+    three_row ratios "peers joined per second" handshake.per_s "${hs[@]}"
+    three_row ratios "connect to join answer, median (ms)" handshake.latency_ms_p50 "${hs[@]}"
+    three_row ratios "connect to join answer, p99 (ms)" handshake.latency_ms_p99 "${hs[@]}"
+    echo "unexpected / failed / failed runs|$(problems hs.gen1-silent)|$(problems \
+      hs.gen1-speaks)|$(problems hs.gen2)|||"
+  } | print_table
+  echo
+  echo "netflux 3 join latency, 1 worker: a generation-1 peer from connect to isFirst=true," \
+    "$JOIN_PEERS peers per run, 4 at once; generations = 1 skips the detection"
+  {
+    echo "metric|generations = 1, silent|generations = 1 2, silent|generations = 1 2, speaking first|cost of detection (silent)|runs (1 ; 1 2 ; 1 2 speaking)"
+    local join=(join.only1.gen1-silent join.both.gen1-silent join.both.gen1-speaks)
+    three_row difference "join latency, median (ms)" handshake.latency_ms_p50 "${join[@]}"
+    three_row difference "join latency, p90 (ms)" handshake.latency_ms_p90 "${join[@]}"
+    three_row difference "join latency, slowest (ms)" handshake.latency_ms_max "${join[@]}"
+  } | print_table
+}
+if [[ "${BENCH_NO_GEN:-}" != 1 ]]; then gen_tables | tee -a "$RESULTS"; fi
 log "results written to $RESULTS"

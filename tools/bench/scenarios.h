@@ -37,6 +37,8 @@ Target target_from(const Args& args);
 int run_relay(const Args& args);
 // Idle: N peers on N/k keys join and stay, answering heartbeats; memory per peer.
 int run_idle(const Args& args);
+// Handshake: peers that connect, join a key of their own and leave; server CPU per peer.
+int run_handshake(const Args& args);
 // Malformed: one bad frame on a fresh connection; did the server (all its processes) live?
 int run_malformed(const Args& args);
 

@@ -49,56 +49,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-void append_varint(std::string& out, uint64_t value) {
-  while (value >= 0x80) {
-    out.push_back(static_cast<char>((value & 0x7F) | 0x80));
-    value >>= 7;
-  }
-  out.push_back(static_cast<char>(value));
-}
-
-size_t varint_size(uint64_t value) {
-  size_t n = 1;
-  while (value >= 0x80) {
-    value >>= 7;
-    ++n;
-  }
-  return n;
-}
-
-// Reads a varint at `pos`; false if truncated or longer than 10 bytes.
-bool read_varint(std::string_view in, size_t& pos, uint64_t& value) {
-  value = 0;
-  for (int shift = 0; shift < 70; shift += 7) {
-    if (pos >= in.size()) return false;
-    const auto byte = static_cast<uint8_t>(in[pos++]);
-    value |= static_cast<uint64_t>(byte & 0x7F) << shift;
-    if ((byte & 0x80) == 0) return true;
-  }
-  return false;
-}
-
-// Skips a field of `wire_type` whose tag was just read; false if malformed.
-bool skip_field(std::string_view in, size_t& pos, uint64_t wire_type) {
-  uint64_t value = 0;
-  switch (wire_type) {
-    case 0:
-      return read_varint(in, pos, value);
-    case 1:
-      pos += 8;
-      return pos <= in.size();
-    case 2:
-      if (!read_varint(in, pos, value) || value > in.size() - pos) return false;
-      pos += value;
-      return true;
-    case 5:
-      pos += 4;
-      return pos <= in.size();
-    default:
-      return false;
-  }
-}
-
 SigverMessage message_of(SigverMessage::Type type) {
   SigverMessage m;
   m.type = type;
@@ -129,6 +79,54 @@ bool decode_content(std::string_view in, SigverMessage& m) {
 }
 
 }  // namespace
+
+void append_varint(std::string& out, uint64_t value) {
+  while (value >= 0x80) {
+    out.push_back(static_cast<char>((value & 0x7F) | 0x80));
+    value >>= 7;
+  }
+  out.push_back(static_cast<char>(value));
+}
+
+size_t varint_size(uint64_t value) {
+  size_t n = 1;
+  while (value >= 0x80) {
+    value >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+bool read_varint(std::string_view in, size_t& pos, uint64_t& value) {
+  value = 0;
+  for (int shift = 0; shift < 70; shift += 7) {
+    if (pos >= in.size()) return false;
+    const auto byte = static_cast<uint8_t>(in[pos++]);
+    value |= static_cast<uint64_t>(byte & 0x7F) << shift;
+    if ((byte & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+bool skip_field(std::string_view in, size_t& pos, uint64_t wire_type) {
+  uint64_t value = 0;
+  switch (wire_type) {
+    case 0:
+      return read_varint(in, pos, value);
+    case 1:
+      pos += 8;
+      return pos <= in.size();
+    case 2:
+      if (!read_varint(in, pos, value) || value > in.size() - pos) return false;
+      pos += value;
+      return true;
+    case 5:
+      pos += 4;
+      return pos <= in.size();
+    default:
+      return false;
+  }
+}
 
 std::string make_websocket_key() {
   std::array<unsigned char, 16> raw{};

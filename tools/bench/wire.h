@@ -38,7 +38,16 @@ inline constexpr uint8_t kOpClose = 0x8;
 inline constexpr uint8_t kOpPing = 0x9;
 inline constexpr uint8_t kOpPong = 0xA;
 
-// ---- Sigver messages (proto/sigver.proto, written by hand) ----
+// ---- Protobuf wire format, the little both generations need ----
+
+void append_varint(std::string& out, uint64_t value);
+size_t varint_size(uint64_t value);
+// Reads a varint at `pos`; false if truncated or longer than 10 bytes.
+bool read_varint(std::string_view in, size_t& pos, uint64_t& value);
+// Skips a field of `wire_type` whose tag was just read; false if malformed.
+bool skip_field(std::string_view in, size_t& pos, uint64_t wire_type);
+
+// ---- Sigver messages of generation 1 (protocol.md; proto/sigver.proto, written by hand) ----
 
 struct SigverMessage {
   enum class Type { kNone, kContent, kIsFirst, kStable, kHeartbeat, kTryAnother, kInvalid };
@@ -52,7 +61,7 @@ struct SigverMessage {
 };
 
 SigverMessage decode_sigver(std::string_view bytes);
-std::string encode_heartbeat();
+std::string encode_heartbeat();  // 20 01
 // content{id (omitted when 0), data}
 std::string encode_content(uint32_t id, std::string_view data);
 
