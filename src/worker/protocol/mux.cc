@@ -101,7 +101,8 @@ bool ProtocolMux::decide(Peer& peer, int number) {
 
 bool ProtocolMux::switches_late(const Peer& peer, bool binary, const char* data,
                                 size_t size) const {
-  return peer.generation == 1 && !peer.spoke && peer.messages_sent <= 1 && detecting() &&
+  // The caller knows whether this is the peer's first data message: by now `spoke` is set.
+  return peer.generation == 1 && peer.messages_sent <= 1 && detecting() &&
          gen2_->claims_first(binary, data, size);
 }
 
