@@ -309,11 +309,11 @@ bool decode(std::string_view raw, std::vector<Field>& fields) {
   return true;
 }
 
-std::vector<Field> content_fields(std::string_view raw_message) {
+std::vector<Field> content_fields(std::string_view raw_message, uint32_t content_field) {
   std::vector<Field> top;
   std::vector<Field> inner;
   if (!decode(raw_message, top)) return {};
-  const Field* content = find(top, 1);
+  const Field* content = find(top, content_field);
   if (content == nullptr || content->wire_type != 2 || !decode(content->bytes, inner)) return {};
   return inner;
 }

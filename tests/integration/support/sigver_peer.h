@@ -104,8 +104,9 @@ struct Field {
 // Decodes the top level of a serialized message; false on malformed input or on wire types
 // other than varint and length-delimited.
 bool decode(std::string_view raw, std::vector<Field>& fields);
-// The fields of the Content inside a serialized Message (empty when there is none).
-std::vector<Field> content_fields(std::string_view raw_message);
+// The fields of the Content inside a serialized Message (empty when there is none); the
+// Content is field 1 in generation 1, 2 in generation 2.
+std::vector<Field> content_fields(std::string_view raw_message, uint32_t content_field = 1);
 // The first field with this number, or nullptr.
 const Field* find(const std::vector<Field>& fields, uint32_t number);
 }  // namespace wire
