@@ -47,6 +47,12 @@ class HandshakeHandler : public ClientHandler {
     if (style_ == Style::kGen2) {
       const Gen2Message m = decode_gen2(payload);
       first = m.type == Gen2Message::Type::kConnected && m.flag;
+      // Its connect reached the server after the detection time: it was made generation 1
+      // (isFirst, 10 01), then moved to generation 2 by the connect ("Late generation 2").
+      if (!first && decode_sigver(payload).type == SigverMessage::Type::kIsFirst) {
+        if (measuring_) ++late_;
+        return;
+      }
     } else {
       const SigverMessage m = decode_sigver(payload);
       first = m.type == SigverMessage::Type::kIsFirst && m.flag;
@@ -78,6 +84,7 @@ class HandshakeHandler : public ClientHandler {
   uint64_t joined() const { return joined_; }
   uint64_t failed() const { return failed_; }
   uint64_t unexpected() const { return unexpected_; }
+  uint64_t late() const { return late_; }
   uint64_t in_flight() const { return in_flight_; }
   std::vector<double>& latencies() { return latencies_; }
 
@@ -85,7 +92,7 @@ class HandshakeHandler : public ClientHandler {
   Style style_;
   std::vector<Clock::time_point> started_;  // by connection index
   std::vector<double> latencies_;           // seconds, joins inside the measure window
-  uint64_t joined_ = 0, failed_ = 0, unexpected_ = 0, in_flight_ = 0;
+  uint64_t joined_ = 0, failed_ = 0, unexpected_ = 0, late_ = 0, in_flight_ = 0;
   bool measuring_ = false;
 };
 
@@ -170,6 +177,7 @@ int run_handshake(const Args& args) {
   std::printf("handshake.latency_ms_max=%.2f\n", latencies.empty() ? 0 : 1000 * latencies.back());
   std::printf("handshake.failed=%llu\n",
               static_cast<unsigned long long>(handler.failed() - failed0));
+  std::printf("handshake.late_gen2=%llu\n", static_cast<unsigned long long>(handler.late()));
   std::printf("handshake.unexpected_messages=%llu\n",
               static_cast<unsigned long long>(handler.unexpected()));
   return 0;

@@ -39,7 +39,9 @@ uint32_t joiner_id(size_t pair) { return member_id(pair) + 1; }
 
 // What the relay needs of a message, in either generation.
 struct Received {
-  enum class Kind { kJoin, kContent, kOther } kind = Kind::kOther;
+  // kLate: isFirst to a generation-2 peer whose connect came after the detection time, which
+  // then moves it to generation 2 ("Late generation 2"); its connected follows.
+  enum class Kind { kJoin, kContent, kLate, kOther } kind = Kind::kOther;
   bool first = false;      // kJoin: isFirst=true / connected=true
   uint32_t routing = 0;    // kContent: the routing id it carries (0 for "your member")
   bool routing_ok = true;  // kContent: the other generation-2 id is 0 as it should be
@@ -59,6 +61,8 @@ Received receive(int generation, bool joiner_side, std::string_view payload) {
       r.routing = joiner_side ? m.recipient_id : m.sender_id;
       r.routing_ok = (joiner_side ? m.sender_id : m.recipient_id) == 0;
       r.data_size = m.data.size();
+    } else if (decode_sigver(payload).type == SigverMessage::Type::kIsFirst) {
+      r.kind = Received::Kind::kLate;
     }
     return r;
   }
@@ -121,6 +125,10 @@ class RelayHandler : public ClientHandler {
       ++joins_;
       return;
     }
+    if (m.kind == Received::Kind::kLate) {
+      ++late_;
+      return;
+    }
     if (m.kind != Received::Kind::kContent || !m.routing_ok) {
       ++unexpected_;
       return;
@@ -161,6 +169,7 @@ class RelayHandler : public ClientHandler {
   uint64_t joins() const { return joins_; }
   uint64_t round_trips() const { return round_trips_; }
   uint64_t unexpected() const { return unexpected_; }
+  uint64_t late() const { return late_; }
   uint64_t closed() const { return closed_; }
   uint64_t in_flight() const { return in_flight_; }
   void stop() { stopping_ = true; }
@@ -170,7 +179,7 @@ class RelayHandler : public ClientHandler {
   std::vector<Pair> pairs_;
   std::string answer_data_;
   size_t data_size_ = 0;
-  uint64_t joins_ = 0, round_trips_ = 0, unexpected_ = 0, closed_ = 0, in_flight_ = 0;
+  uint64_t joins_ = 0, round_trips_ = 0, unexpected_ = 0, late_ = 0, closed_ = 0, in_flight_ = 0;
   bool stopping_ = false;
 };
 
@@ -267,6 +276,9 @@ int run_relay(const Args& args) {
   std::printf("relay.client_cpu_pct=%.0f\n", 100.0 * client_cpu / 1e6 / elapsed);
   std::printf("relay.unexpected_messages=%llu\n",
               static_cast<unsigned long long>(handler.unexpected()));
+  if (generation == 2) {
+    std::printf("relay.late_gen2=%llu\n", static_cast<unsigned long long>(handler.late()));
+  }
   std::printf("relay.closed_connections=%llu\n", static_cast<unsigned long long>(handler.closed()));
   return 0;
 }

@@ -531,6 +531,9 @@ gen_tables() {
     three_row ratios "connect to join answer, p99 (ms)" handshake.latency_ms_p99 "${hs[@]}"
     echo "unexpected / failed / failed runs|$(problems hs.gen1-silent)|$(problems \
       hs.gen1-speaks)|$(problems hs.gen2)|||"
+    local late=0 v
+    for v in $(values hs.gen2 handshake.late_gen2); do late=$((late + v)); done
+    echo "gen 2 peers sent isFirst before connected (their connect came after T), all runs|-|-|$late|||"
   } | print_table
   echo
   echo "netflux 3 join latency, 1 worker: a generation-1 peer from connect to isFirst=true," \
