@@ -209,6 +209,31 @@ def gen2_seeds():
     }
 
 
+def gen2_codec_seeds():
+    def content2(sender, recipient, data=None, last=0):
+        body = field(1, 0, varint(sender)) + field(2, 0, varint(recipient)) + field(3, 0, bytes([last]))
+        return field(2, 2, body + (field(4, 2, data) if data is not None else b""))
+
+    def connect2(id_, members, packed=True):
+        if packed:
+            listed = field(2, 2, b"".join(varint(m) for m in members))
+        else:
+            listed = b"".join(field(2, 0, varint(m)) for m in members)
+        return field(3, 2, field(1, 0, varint(id_)) + listed)
+
+    return {
+        "heartbeat": flag(1),
+        "connected-false": flag(4, 0),
+        "content": content2(0x3456789A, 0, b"connectionRequest"),
+        "end-notice": content2(0, 0x7EDCBA98),
+        "connect-packed": connect2(0x9ABCDEF0, [1, 300, 0xFFFFFFFF]),
+        "connect-unpacked": connect2(7, [5, 6], packed=False),
+        "merged": connect2(1, [2]) + field(9, 0, b"\x01") + connect2(3, [4], packed=False),
+        "case-switch": content2(1, 2, b"a") + flag(1) + content2(3, 4),
+        "group": bytes([0x2B]) + field(1, 0, b"\x01") + bytes([0x2C]) + flag(1),
+    }
+
+
 def migrate_payload(source, token, size, index, member_position, bound_to, id_, tried,
                     key=b"room", assembled=b"", unread=b"", unsent=b"", assembling=0):
     header = struct.pack("<IiQIIiiIBBBBB3xIIIII", 1, source, token, size, index,
@@ -283,6 +308,7 @@ def main():
     write("fuzz_messages", messages_seeds())
     write("fuzz_codec", codec_seeds())
     write("fuzz_gen2", gen2_seeds())
+    write("fuzz_gen2_codec", gen2_codec_seeds())
     write("fuzz_queue", queue_seeds())
     write("fuzz_config", config_seeds())
 
