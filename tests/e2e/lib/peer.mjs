@@ -125,6 +125,11 @@ export class Peer {
     return this.frames.heartbeats;
   }
 
+  // How often this netflux 4 page was first taken for a silent netflux 3 (see frame_check.mjs).
+  lateMoves() {
+    return this.frames.lateMoves;
+  }
+
   async snapshot() {
     return this.page.evaluate(() => window.peer.snapshot());
   }
