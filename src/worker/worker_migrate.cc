@@ -169,7 +169,10 @@ void Worker::receive_migrated_peer(ChannelMessage& msg) {
   if (!pending) {
     // A group larger than a key may hold, or more moves at once than workers could send, is
     // a broken (or hostile) sender: its announced size would otherwise be allocated here.
-    const size_t largest = std::max<size_t>(config_.max_peers_per_key, 1024);
+    // A key holds up to max_peers_per_key peers in each generation's group (protocol-v2.md:
+    // groups per generation and key) and its undecided peers besides, which no limit counts
+    // (they wait detect_timeout_max at most): room for both groups and as many waiting.
+    const size_t largest = 3 * std::max<size_t>(config_.max_peers_per_key, 1024);
     if (h.group_size > largest || migrations_.size() >= kMaxPendingMigrations) {
       LOG_ERROR("group move of %u peers (%zu moves pending) refused: dropped", h.group_size,
                 migrations_.size());
