@@ -132,5 +132,39 @@ TEST_F(GenerationsWorkersTest, WorkerCountChangesMoveBothGenerationsAndUndecided
   for (auto& g : groups) EXPECT_TRUE(NothingMore(*g));
 }
 
+TEST_F(GenerationsWorkersTest, AKeyOfMorePeersThanMaxPeersPerKeyAcrossGenerationsMovesWhole) {
+  // max_peers_per_key counts each generation's group: 600 + 500 peers on one key are within
+  // it, and the key's move on a worker count change must carry all 1100.
+  ASSERT_NO_FATAL_FAILURE(StartWorkers(
+      {.protocol = {"heartbeat_misses = 100"}, .limits = {"max_peers_per_key = 600"}}));
+  const std::string key = KeyOwnedBy(kWorkers - 1, kWorkers, "big");
+  std::vector<Peer> ones(600);
+  for (size_t i = 0; i < ones.size(); ++i) {
+    ones[i] = NewPeer();
+    ASSERT_NO_FATAL_FAILURE(Join(ones[i], key, i == 0));
+  }
+  std::vector<Peer2> twos(500);
+  for (size_t i = 0; i < twos.size(); ++i) {
+    twos[i] = Peer2(port());
+    bool connected = i != 0;
+    ASSERT_TRUE(twos[i].join(key, static_cast<uint32_t>(i + 1), connected)) << twos[i].error();
+    ASSERT_EQ(connected, i == 0);
+  }
+  RewriteConfigAndReload("worker_processes = 4", "worker_processes = 3");
+  ASSERT_TRUE(WaitForLogLines("worker count 4 -> 3,", kWorkers));
+  ASSERT_TRUE(WaitForLog("installed a group of 1100 peers", 1, 5s)) << "refused?";
+  EXPECT_TRUE(LinesContaining(server().log_text(), "refused").empty());
+  ASSERT_TRUE(ones.back().send_content(0, "last-1"));
+  uint32_t id = 0;
+  ASSERT_NO_FATAL_FAILURE(ExpectContentAtMember(ones.front(), "last-1", id));
+  ASSERT_TRUE(ones.front().send_content(id, "back-1"));
+  EXPECT_TRUE(IsContent(ones.back().receive(), 0, "back-1"));
+  ASSERT_TRUE(twos.back().send_content(500, 0, "last-2"));
+  const Received2 up = twos.front().receive();
+  ASSERT_TRUE(up.is_content()) << up.describe();
+  ASSERT_TRUE(twos.front().send_content(1, up.content().senderid(), "back-2"));
+  EXPECT_TRUE(IsContent2(twos.back().receive(), 0, up.content().senderid(), "back-2"));
+}
+
 }  // namespace
 }  // namespace sigver::itest
