@@ -44,18 +44,14 @@ std::vector<std::string> GroupTable::keys() const {
 
 uint32_t BindingIds::add(Peer& joiner) {
   for (;;) {
-    const auto id = static_cast<uint32_t>(rng_() % max_id_ + 1);
-    if (ids_.emplace(id, &joiner).second) return id;
+    const uint64_t r = rng_();
+    const auto id = static_cast<uint32_t>(max_id_ != 0 ? r % max_id_ + 1 : r);
+    if (id != 0 && ids_.emplace(id, &joiner).second) return id;
   }
 }
 
 bool BindingIds::claim(uint32_t id, Peer& joiner) {
   return id != 0 && ids_.emplace(id, &joiner).second;
-}
-
-Peer* BindingIds::find(uint32_t id) const {
-  auto it = ids_.find(id);
-  return it == ids_.end() ? nullptr : it->second;
 }
 
 bool admit(Peer& peer, std::string_view key, const ProtocolSettings& settings, GroupTable& groups,

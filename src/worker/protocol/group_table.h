@@ -38,14 +38,20 @@ class GroupTable {
 };
 
 // The live binding ids of one generation, each naming its joining peer: random, non-zero,
-// at most `max_id`, unique among the live ones.
+// at most `max_id`, unique among the live ones. A fresh id is rng() % max_id + 1 (generation
+// 2: sigver's 1 .. 2^31), or with max_id 0 the low 32 bits of rng(), 0 drawn again
+// (generation 1: any uint32 but 0).
 class BindingIds {
  public:
   BindingIds(uint64_t seed, uint32_t max_id) : rng_(seed), max_id_(max_id) {}
   uint32_t add(Peer& joiner);                  // draws a fresh id
   bool claim(uint32_t id, Peer& joiner);       // an id that arrived with its group
   void erase(uint32_t id) { ids_.erase(id); }  // 0 or unknown: nothing
-  Peer* find(uint32_t id) const;
+  // Inline: every relayed content of a member looks its recipient up here.
+  Peer* find(uint32_t id) const {
+    auto it = ids_.find(id);
+    return it == ids_.end() ? nullptr : it->second;
+  }
   size_t size() const { return ids_.size(); }
 
  private:

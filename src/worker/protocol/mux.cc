@@ -6,15 +6,6 @@
 #include "worker/protocol/gen2/router.h"
 
 namespace sigver {
-namespace {
-
-template <typename T>
-void erase_value(std::vector<T>& v, const T& value) {
-  auto it = std::find(v.begin(), v.end(), value);
-  if (it != v.end()) v.erase(it);
-}
-
-}  // namespace
 
 ProtocolMux::ProtocolMux(PeerOutput& out, uint64_t seed)
     : out_(out),
@@ -71,25 +62,18 @@ uint64_t ProtocolMux::open(Peer& peer, std::string_view key, std::string_view qu
 }
 
 void ProtocolMux::enter_lobby(Peer& peer, std::string_view key) {
-  auto it = lobby_.find(key);
-  if (it == lobby_.end()) {
-    auto group = std::make_unique<Group>();
-    group->key = std::string(key);
-    std::string_view stored = group->key;  // the map's key views the group's own copy
-    it = lobby_.emplace(stored, std::move(group)).first;
-  }
-  peer.group = it->second.get();
+  peer.group = &lobby_.find_or_create(key);
   peer.generation = 0;
-  it->second->peers.push_back(&peer);
+  peer.group->peers.push_back(&peer);
   ++undecided_;
 }
 
 void ProtocolMux::leave_lobby(Peer& peer) {
   Group* group = peer.group;
-  erase_value(group->peers, &peer);
+  erase_peer(group->peers, &peer);
   peer.group = nullptr;
   --undecided_;
-  if (group->peers.empty()) lobby_.erase(lobby_.find(std::string_view(group->key)));
+  if (group->peers.empty()) lobby_.erase(*group);
 }
 
 bool ProtocolMux::decide(Peer& peer, int number) {
@@ -171,7 +155,7 @@ std::vector<std::string> ProtocolMux::keys() const {
   for (Generation* g : {gen1_.get(), gen2_.get()}) {
     for (std::string& key : g->keys()) out.push_back(std::move(key));
   }
-  for (const auto& [key, group] : lobby_) out.emplace_back(key);
+  for (std::string& key : lobby_.keys()) out.push_back(std::move(key));
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
@@ -184,8 +168,8 @@ std::vector<Peer*> ProtocolMux::peers_of(std::string_view key) const {
       out.insert(out.end(), group->peers.begin(), group->peers.end());
     }
   }
-  if (auto it = lobby_.find(key); it != lobby_.end()) {
-    out.insert(out.end(), it->second->peers.begin(), it->second->peers.end());
+  if (const Group* group = lobby_.find(key)) {
+    out.insert(out.end(), group->peers.begin(), group->peers.end());
   }
   return out;
 }
@@ -194,8 +178,8 @@ std::vector<ExportedPeer> ProtocolMux::export_key(std::string_view key) {
   std::vector<ExportedPeer> out;
   gen1_->export_group(key, out);
   gen2_->export_group(key, out);
-  if (auto it = lobby_.find(key); it != lobby_.end()) {
-    std::vector<Peer*> peers = it->second->peers;
+  if (const Group* group = lobby_.find(key)) {
+    std::vector<Peer*> peers = group->peers;
     for (Peer* p : peers) {
       leave_lobby(*p);
       ExportedPeer& e = out.emplace_back();

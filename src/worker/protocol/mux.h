@@ -7,10 +7,10 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "worker/protocol/generation.h"
+#include "worker/protocol/group_table.h"
 
 namespace sigver {
 
@@ -83,7 +83,7 @@ class ProtocolMux final : private PeerOutput {
   std::unique_ptr<Generation> gen1_;
   std::unique_ptr<Generation> gen2_;
   // Undecided peers by key (generation 0): they move with their key like any group.
-  std::unordered_map<std::string_view, std::unique_ptr<Group>> lobby_;
+  GroupTable lobby_;
   size_t undecided_ = 0;
 };
 

@@ -3,15 +3,13 @@
 // codes, with no I/O. Every rule of protocol.md lives here and in codec.*; the worker drives
 // it through the Generation interface.
 #include <cstdint>
-#include <memory>
-#include <random>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "worker/protocol/gen1/codec.h"
 #include "worker/protocol/generation.h"
+#include "worker/protocol/group_table.h"
 
 namespace sigver::gen1 {
 
@@ -45,14 +43,13 @@ class Router final : public Generation {
   const Group* find_group(std::string_view key) const override;
   GenerationCounters counters() const override;
 
-  Peer* find_by_id(uint32_t id) const;
+  Peer* find_by_id(uint32_t id) const { return ids_.find(id); }
   // Live routing ids; tests compare it with the bindings their peers hold.
   size_t binding_count() const { return ids_.size(); }
 
  private:
   // Why a message closes its sender, or nullptr if it does not.
   static const char* invalid(bool binary, const char* data, size_t size, DecodedMessage& decoded);
-  Group& group_for(std::string_view key);  // finds or creates
   void join(Peer& peer);
   void become_member(Peer& peer);
   void bind(Peer& joiner, Peer& member);
@@ -63,17 +60,14 @@ class Router final : public Generation {
   void send_content(Peer& to, std::string_view content, uint32_t id);
   void remove_member(Peer& peer);
   void close(Peer& peer, uint16_t code, std::string_view reason);  // leaves, then closes
-  uint32_t fresh_id();
 
   PeerOutput& out_;
   ProtocolSettings settings_;
-  std::mt19937_64 rng_;
   uint64_t next_serial_ = 1;
   GenerationCounters counters_;
   DecodedMessage decoded_;  // reused: its scratch keeps its capacity
-  std::unordered_map<std::string_view, std::unique_ptr<Group>>
-      groups_;                               // key views into Group::key
-  std::unordered_map<uint32_t, Peer*> ids_;  // live routing ids -> joining peer
+  GroupTable groups_;
+  BindingIds ids_;  // live routing ids (any non-zero uint32) -> joining peer
 };
 
 }  // namespace sigver::gen1
