@@ -42,6 +42,10 @@ struct Span {
   // A base-128 number of at most `max_bytes` bytes, keeping its low 64 bits (VarintParse
   // accepts a 10th byte with bits beyond 64).
   bool number(uint64_t& value, int max_bytes) {
+    if (at != end && static_cast<uint8_t>(*at) < 0x80) {  // most tags and sizes: one byte
+      value = static_cast<uint8_t>(*at++);
+      return true;
+    }
     uint64_t result = 0;
     for (int shift = 0; shift < 7 * max_bytes && at != end; shift += 7) {
       const auto byte = static_cast<uint8_t>(*at++);
