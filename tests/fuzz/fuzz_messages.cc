@@ -22,6 +22,7 @@
 
 #include "fuzz_check.h"
 #include "fuzz_input.h"
+#include "fuzz_slots.h"
 #include "router_check.h"
 #include "worker/protocol/gen1/codec.h"
 #include "worker/protocol/gen1/router.h"
@@ -32,6 +33,7 @@ namespace {
 using namespace sigver;
 using namespace sigver::gen1;
 using fuzz::require;
+using fuzz::Slot;
 
 constexpr size_t kSlots = 6;
 constexpr size_t kMaxPeersPerKey = 4;  // below kSlots, so that a full key is reached too
@@ -44,11 +46,6 @@ void append_varint(std::string& out, uint64_t v) {
   }
   out.push_back(static_cast<char>(v));
 }
-
-struct Slot {
-  std::unique_ptr<Peer> peer;
-  int worker = 0;
-};
 
 class World {
  public:
@@ -63,8 +60,7 @@ class World {
 
   void step(fuzz::Input& in) {
     const uint8_t op = in.byte() % 9;
-    const size_t s = in.byte() % kSlots;
-    Slot& slot = slots_[s];
+    Slot& slot = slots_[in.byte()];
     if (op == 0) {
       open(slot, in.byte());
     } else if (op == 8) {
@@ -131,7 +127,7 @@ class World {
         id = slot.peer->id;
         break;
       case 2:
-        if (const Peer* other = slots_[in.byte() % kSlots].peer.get()) id = other->id;
+        if (const Peer* other = slots_[in.byte()].peer.get()) id = other->id;
         break;
       case 3:
         id = in.u32();
@@ -199,7 +195,7 @@ class World {
       std::optional<MigratedPeer> got = decode_migrated_peer(payload);
       require(got && encode_migrated_peer(*got) == payload,
               "a kMigrate message does not round-trip");
-      Slot& slot = slot_of(e.peer);
+      Slot& slot = slots_.of(e.peer);
       outputs_[from].forget(*e.peer);
       if (in.flag()) {
         slot.peer.reset();  // the send failed: the old worker closed it
@@ -213,23 +209,9 @@ class World {
     if (!peers.empty()) routers_[to].import_group(key, peers);
   }
 
-  Slot& slot_of(const Peer* peer) {
-    for (Slot& slot : slots_) {
-      if (slot.peer.get() == peer) return slot;
-    }
-    require(false, "an exported peer the target does not know");
-    return slots_[0];
-  }
-
   // The worker closes what the router closed and what overflowed once the step is done.
   void reap() {
-    for (int w = 0; w < 2; ++w) {
-      for (Peer* p : outputs_[w].take_closed()) {
-        Slot& slot = slot_of(p);
-        require(slot.worker == w, "a peer closed by the other worker's router");
-        leave(slot);
-      }
-    }
+    slots_.reap(outputs_, [this](Slot& slot) { leave(slot); });
   }
 
   void check() {
@@ -246,7 +228,7 @@ class World {
 
   std::array<fuzz::CheckingOutput, 2> outputs_;
   std::array<Router, 2> routers_{Router(outputs_[0], 1), Router(outputs_[1], 2)};
-  std::array<Slot, kSlots> slots_;
+  fuzz::Slots<kSlots> slots_;
   std::array<int, kKeys.size()> owner_{};
   DecodedMessage decoded_;
 };

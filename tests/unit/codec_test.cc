@@ -6,13 +6,12 @@
 #include <google/protobuf/unknown_field_set.h>
 #include <gtest/gtest.h>
 
-#include <cstdio>
-#include <initializer_list>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "sigver.pb.h"
+#include "wire_bytes.h"
 
 namespace sigver::gen1 {
 namespace {
@@ -20,29 +19,9 @@ namespace {
 namespace spb = sigver::pb;
 using google::protobuf::UnknownField;
 using google::protobuf::UnknownFieldSet;
-
-std::string bytes(std::initializer_list<int> values) {
-  std::string out;
-  for (int v : values) out.push_back(static_cast<char>(v));
-  return out;
-}
-
-std::string varint(uint64_t value) {
-  std::string out;
-  for (; value >= 0x80; value >>= 7) out.push_back(static_cast<char>((value & 0x7f) | 0x80));
-  out.push_back(static_cast<char>(value));
-  return out;
-}
-
-std::string hex(std::string_view s) {
-  std::string out;
-  char digits[4];
-  for (unsigned char c : s) {
-    std::snprintf(digits, sizeof digits, "%02x ", c);
-    out += digits;
-  }
-  return out;
-}
+using test::bytes;
+using test::hex;
+using test::varint;
 
 bool decode(const std::string& input, DecodedMessage& out) {
   return decode_message(input.data(), input.size(), out);
@@ -364,12 +343,8 @@ TEST(CodecEdges, VerdictsMatchLibprotobuf) {
   }
 }
 
-std::string nested_groups(int depth) {
-  std::string s;
-  for (int i = 0; i < depth; ++i) s += bytes({0x3B});  // start group, field 7
-  for (int i = 0; i < depth; ++i) s += bytes({0x3C});
-  return s;
-}
+// Groups of field 7 (3b ... 3c), an unknown field to sigver.proto.
+std::string nested_groups(int depth) { return test::nested_groups(depth, 7); }
 
 TEST(CodecEdges, RecursionLimitIsLibprotobufs) {
   // 100 levels in all; the embedded Content costs one of them.
