@@ -25,8 +25,13 @@ char* CheckingOutput::begin_message(Peer& to, size_t size) {
   // Reading the peer makes ASan catch a write to a peer that was freed.
   require(to.group != nullptr, "a message to a peer outside of any group");
   require(size > 0, "an empty message");
+  // A peer whose write failed stays overflowed until the worker closes it after the step
+  // (Connection::overflowed): every later write to it fails too, so nothing sent meanwhile
+  // (a new binding's isFirst, say) is seen by the peer, or by this checker.
+  if (overflowed_.count(&to)) return nullptr;
   if (std::find(congested_.begin(), congested_.end(), &to) != congested_.end()) {
     erase_value(congested_, &to);
+    overflowed_.insert(&to);
     if (std::find(closed_.begin(), closed_.end(), &to) == closed_.end()) closed_.push_back(&to);
     return nullptr;
   }
@@ -63,14 +68,18 @@ void CheckingOutput::end_message(Peer& to, size_t size) {
 
 void CheckingOutput::close(Peer& peer, uint16_t code, std::string_view) {
   require(peer.group == nullptr, "close before the router removed the peer");
-  // 4004: the last member blocks the group; 1013: the key is full (max_peers_per_key).
-  require(code == 4004 || code == 1013, "the router closed a peer with an unexpected code");
+  // 4004: the last member blocks the group; 1013: the key is full (max_peers_per_key);
+  // 4003: a message protocol.md refuses (the router judges messages itself since the
+  // protocol seam).
+  require(code == 4004 || code == 1013 || code == 4003,
+          "the router closed a peer with an unexpected code");
   if (std::find(closed_.begin(), closed_.end(), &peer) == closed_.end()) closed_.push_back(&peer);
 }
 
 void CheckingOutput::forget(const Peer& peer) {
   erase_value(closed_, &peer);
   erase_value(congested_, &peer);
+  overflowed_.erase(&peer);
   ended_down_.erase(&peer);
 }
 

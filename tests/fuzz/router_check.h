@@ -40,6 +40,9 @@ class CheckingOutput final : public PeerOutput {
   // again (isFirst=false).
   std::set<uint32_t> ended_up_;
   std::set<const Peer*> ended_down_;
+  // Peers whose write failed (queue over its bound): until the target forgets them, every
+  // write fails, as the worker's Connection::overflowed makes it.
+  std::set<const Peer*> overflowed_;
   const Router* router_ = nullptr;
   std::string pending_;
   DecodedMessage decoded_;
