@@ -8,7 +8,8 @@
 #   3. malformed input: does every server process survive a bad frame?
 #   4. what the limits cost per connection and per message (build/limits_bench);
 #   5. generation 2 beside generation 1 (protocol-v2.md, issue 10), sigverd alone, each
-#      measure BENCH_GEN_ROUNDS times with the generations alternating (1 2, then 2 1, ...),
+#      relay measure BENCH_GEN_RELAY_ROUNDS times and every other one BENCH_GEN_ROUNDS times,
+#      the generations alternating (1 2, then 2 1, ...),
 #      medians in the table: relay CPU per round trip with 1 and 2 workers (the relay of 1.
 #      spoken in either generation); handshake (upgrade, join answer, leave) per peer for a
 #      silent generation-1 peer (netflux 3: it waits out the detection), a generation-1 peer
@@ -25,10 +26,11 @@
 #   BENCH_PAIRS [50]  BENCH_ROUND_TRIPS [200000]  BENCH_SECONDS [20]  BENCH_WARMUP [2]
 #   BENCH_DATA_SIZE [200]  BENCH_IDLE_PEERS [10000]  BENCH_PEERS_PER_KEY [2]
 #   BENCH_HOLD [16] (seconds idle peers stay, > 2 heartbeat rounds)
-#   BENCH_GEN_ROUNDS [3]  BENCH_GEN_ROUND_TRIPS [100000]  BENCH_HS_CONNECTIONS [20000]
+#   BENCH_GEN_RELAY_ROUNDS [5]  BENCH_GEN_ROUNDS [3]  BENCH_GEN_ROUND_TRIPS [100000]  BENCH_HS_CONNECTIONS [20000]
 #   BENCH_HS_SECONDS [3]  BENCH_HS_CONCURRENCY [64]  BENCH_JOIN_PEERS [60] (at 4 at once)
 #   BENCH_NO_REFERENCE=1 skips the Node server;  BENCH_VERBOSE=1 prints every raw figure.
-#   BENCH_GEN_ONLY=1 runs only section 5;  BENCH_NO_GEN=1 skips it.
+#   BENCH_GEN_ONLY=1 runs only section 5;  BENCH_NO_GEN=1 skips it;  BENCH_CALLGRIND=1 adds
+#   tools/bench/callgrind.sh's instructions per round trip of both generations (a minute more).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -45,6 +47,7 @@ IDLE_PEERS="${BENCH_IDLE_PEERS:-10000}"
 PEERS_PER_KEY="${BENCH_PEERS_PER_KEY:-2}"
 HOLD="${BENCH_HOLD:-16}"
 GEN_ROUNDS="${BENCH_GEN_ROUNDS:-3}"
+RELAY_ROUNDS="${BENCH_GEN_RELAY_ROUNDS:-5}"
 GEN_ROUND_TRIPS="${BENCH_GEN_ROUND_TRIPS:-100000}"
 HS_CONNECTIONS="${BENCH_HS_CONNECTIONS:-20000}"
 HS_SECONDS="${BENCH_HS_SECONDS:-3}"
@@ -281,9 +284,9 @@ gen_started=$SECONDS
 gen_load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ "${BENCH_NO_GEN:-}" != 1 ]]; then
   for workers in 1 2; do
-    log "generations, relay with $workers worker(s): $GEN_ROUNDS rounds of generation 1 and 2" \
+    log "generations, relay with $workers worker(s): $RELAY_ROUNDS rounds of generation 1 and 2" \
       "($PAIRS pairs, $GEN_ROUND_TRIPS round trips or ${SECONDS_MAX}s each)"
-    for r in $(seq "$GEN_ROUNDS"); do
+    for r in $(seq "$RELAY_ROUNDS"); do
       for g in $(round_order "$r" 1 2); do
         gen_measure "relay.w$workers.g$g.r$r" "$workers" "1 2" $((SECONDS_MAX + 90)) relay \
           --generation "$g" --pairs "$PAIRS" --round-trips "$GEN_ROUND_TRIPS" \
@@ -420,9 +423,10 @@ if [[ "${BENCH_GEN_ONLY:-}" != 1 && -x "$BUILD_DIR/limits_bench" ]]; then
 fi
 # ---- Section 5's tables ----
 # values LABEL KEY: R[LABEL.rN.KEY] of every round that has it, in round order.
+max_rounds=$((GEN_ROUNDS > RELAY_ROUNDS ? GEN_ROUNDS : RELAY_ROUNDS))
 values() {
   local r v out=()
-  for r in $(seq "$GEN_ROUNDS"); do
+  for r in $(seq "$max_rounds"); do
     v="$(get "$1.r$r.$2")"
     [[ -z "$v" ]] || out+=("$v")
   done
@@ -466,7 +470,7 @@ three_row() {
 problems() { # problems LABEL...: unexpected messages / closed sockets / failures, all rounds
   local label r u=0 c=0 e=0 v
   for label in "$@"; do
-    for r in $(seq "$GEN_ROUNDS"); do
+    for r in $(seq "$max_rounds"); do
       for v in "$(get "$label.r$r.relay.unexpected_messages")" \
         "$(get "$label.r$r.handshake.unexpected_messages")"; do u=$((u + ${v:-0})); done
       for v in "$(get "$label.r$r.relay.closed_connections")" \
@@ -482,8 +486,8 @@ gen_tables() {
   echo "generation 2 beside generation 1 (protocol-v2.md), sigverd $(git -C "$ROOT" rev-parse \
     --short HEAD 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC'), load average" \
     "$gen_load_before before / $gen_load_after after, ${gen_seconds}s"
-  echo "medians of $GEN_ROUNDS runs per cell, generations alternating run by run, each run on a" \
-    "fresh server serving both (generations = 1 2); runs in round order"
+  echo "medians of $RELAY_ROUNDS (relay) or $GEN_ROUNDS runs per cell, generations alternating" \
+    "run by run, each run on a fresh server serving both (generations = 1 2); runs in round order"
   echo
   echo "relay: $PAIRS pairs, ${DATA_SIZE}-byte data, one content in flight per pair," \
     "$GEN_ROUND_TRIPS round trips (or ${SECONDS_MAX}s) after 1s of warm-up"
@@ -504,18 +508,28 @@ gen_tables() {
         "relay.w$w.g2")||"
     done
   } | print_table
-  local w verdicts="" m1 m2 pct
+  local w verdicts="" m1 m2 pct r a b paired
   for w in 1 2; do
     # shellcheck disable=SC2046
     m1="$(median $(values "relay.w$w.g1" relay.server_cpu_us_per_rt))"
     # shellcheck disable=SC2046
     m2="$(median $(values "relay.w$w.g2" relay.server_cpu_us_per_rt))"
     [[ -n "$m1" && -n "$m2" ]] || continue
+    # The two runs of a round ran one after the other: their ratio is what a slow drift of
+    # the machine's load moves least.
+    paired=()
+    for r in $(seq "$RELAY_ROUNDS"); do
+      a="$(get "relay.w$w.g1.r$r.relay.server_cpu_us_per_rt")"
+      b="$(get "relay.w$w.g2.r$r.relay.server_cpu_us_per_rt")"
+      [[ -z "$a" || -z "$b" ]] || paired+=("$(ratio "$a" "$b")")
+    done
     pct="$(awk -v a="$m1" -v b="$m2" 'BEGIN { printf "%+.1f", 100 * (b - a) / a }')"
     verdicts+="; $w worker(s): $(ratio "$m1" "$m2") ($pct %) "
     verdicts+="$(awk -v p="$pct" 'BEGIN { print (p <= 10 ? "PASS" : "FAIL") }')"
+    verdicts+=" (round by round: $(runs_of "${paired[*]}"))"
   done
-  echo "target (issue 10), CPU per round trip within 10 % of generation 1's${verdicts:-: no figures}"
+  echo "target (issue 10), CPU per round trip within 10 % of generation 1's, gen2/gen1 of the" \
+    "medians${verdicts:-: no figures}"
   echo "  (a figure of this run, not an assertion: the script's exit status does not depend on it)"
   echo
   echo "handshake, 1 worker: connect, upgrade, join answer (isFirst=true / connected=true), leave" \
@@ -547,4 +561,7 @@ gen_tables() {
   } | print_table
 }
 if [[ "${BENCH_NO_GEN:-}" != 1 ]]; then gen_tables | tee -a "$RESULTS"; fi
+if [[ "${BENCH_CALLGRIND:-}" == 1 ]]; then
+  { echo; "$ROOT/tools/bench/callgrind.sh" "$BUILD_DIR"; } | tee -a "$RESULTS"
+fi
 log "results written to $RESULTS"
