@@ -20,6 +20,7 @@ enum class ChannelType : uint8_t {
   kResize = 'R',       // master -> worker: new worker count + every queue's send end
   kMigrate = 'G',      // worker -> new owner: one peer of a group that moves, with its state
   kTlsMaterial = 'T',  // master -> worker: new certificate, key and TLS settings (HUP)
+  kTicketKeys = 'K',   // master -> worker: session ticket keys (rotation, HUP)
 };
 
 inline constexpr size_t kChannelMaxFds = 128;

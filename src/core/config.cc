@@ -439,6 +439,16 @@ const Setting kSettings[] = {
      [](const std::string& v, Config& c, std::string& why) {
        return set_nonempty(v, "an OpenSSL TLS 1.3 ciphersuite list", c.tls_ciphersuites, why);
      }},
+    {"tls", "session_tickets",
+     [](const std::string& v, Config& c, std::string& why) {
+       if (parse_bool(v, c.tls_session_tickets)) return true;
+       why = "expected on or off";
+       return false;
+     }},
+    {"tls", "session_ticket_lifetime",
+     [](const std::string& v, Config& c, std::string& why) {
+       return set_integer(v, 1, 86400, c.tls_session_ticket_lifetime, why);
+     }},
     {"log", "error_log",
      [](const std::string& v, Config& c, std::string& why) {
        if (set_path(v, c.error_log, why)) return true;

@@ -67,6 +67,8 @@ struct Config {
   std::string tls_ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20";  // TLS 1.2, OpenSSL cipher list
   std::string tls_ciphersuites =                            // TLS 1.3, OpenSSL ciphersuites list
       "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256";
+  bool tls_session_tickets = true;              // session_tickets: resumption by ticket
+  uint32_t tls_session_ticket_lifetime = 3600;  // seconds; also the ticket key rotation period
   // [log]
   std::string error_log = "stderr";      // path, or "stderr"
   std::string log_level = "info";        // debug | info | notice | warn | error

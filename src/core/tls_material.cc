@@ -36,6 +36,7 @@ std::string TlsMaterial::*const kFields[] = {
     &TlsMaterial::certificate_file, &TlsMaterial::key_file, &TlsMaterial::ca_file,
     &TlsMaterial::certificate_pem,  &TlsMaterial::key_pem,  &TlsMaterial::ca_pem,
     &TlsMaterial::protocols,        &TlsMaterial::ciphers,  &TlsMaterial::ciphersuites,
+    &TlsMaterial::tickets,
 };
 
 }  // namespace

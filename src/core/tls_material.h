@@ -21,6 +21,9 @@ struct TlsMaterial {
   std::string protocols;
   std::string ciphers;
   std::string ciphersuites;
+  // Session ticket settings and keys (encode_ticket_keys, tls_tickets.h), made by the
+  // master; "" = no tickets. Later versions also arrive alone as kTicketKeys messages.
+  std::string tickets;
 
   bool empty() const { return certificate_pem.empty(); }
 };

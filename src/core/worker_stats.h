@@ -54,6 +54,7 @@ struct WorkerStats {
   Counter handoff_failures;
   Counter heartbeat_timeouts;
   Counter tls_handshakes;
+  Counter tls_resumptions;  // of tls_handshakes, resumed with a session ticket
   Counter upgrades_failed[static_cast<size_t>(UpgradeFailure::kCount)];
   Counter closes[kCloseCodeSlots];
   Counter limit_rejections[kLimitSlots];

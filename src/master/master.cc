@@ -84,6 +84,7 @@ class Master {
   std::vector<UniqueFd> listeners_;
   std::vector<UniqueFd> tls_listeners_;  // listen_tls, one per worker
   TlsMaterial tls_material_;             // what workers build their TLS contexts from
+  TicketKeyRing tickets_;                // session ticket keys, in memory only
   std::vector<HandoffQueue> queues_;
   Credentials credentials_;
   Daemonizer daemonizer_;
@@ -147,6 +148,7 @@ bool Master::start_up(int& exit_code) {
     fail_start(error);
     return false;
   }
+  if (tls_enabled(config())) update_ticket_keys(config(), tickets_, true, tls_material_);
   int count = std::max(1, config().worker_processes);
   uint16_t port = 0;
   uint16_t tls_port = 0;
@@ -226,6 +228,12 @@ int Master::poll_timeout_ms() const {
   std::optional<Clock::time_point> wake;
   if (phase_ == Phase::kRunning) {
     wake = table_->next_respawn();
+    if (const uint64_t rotate_ms = tickets_.next_rotation_ms(); rotate_ms != UINT64_MAX) {
+      const uint64_t now_ms = monotonic_ms();
+      const auto rotate_at =
+          Clock::now() + std::chrono::milliseconds(rotate_ms > now_ms ? rotate_ms - now_ms : 0);
+      wake = wake ? std::min(*wake, rotate_at) : rotate_at;
+    }
   } else {
     wake = deadline_;
   }
@@ -238,6 +246,11 @@ void Master::serve() {
   for (;;) {
     if (phase_ == Phase::kRunning) {
       respawn_due();
+      if (tickets_.due(monotonic_ms())) {
+        update_ticket_keys(config(), tickets_, true, tls_material_);
+        send_ticket_keys(queues_, spawner_.count, tls_material_);
+        LOG_INFO("session ticket key rotated (%zu keys kept)", tickets_.keys().keys.size());
+      }
       if (table_->all_fatal()) {
         LOG_CRIT("every worker exited with the fatal code %d, exiting", kWorkerFatalExit);
         exit_code_ = 1;
@@ -399,14 +412,18 @@ void Master::reload() {
   if (new_count != old_count) apply_worker_count(old_count, new_count);
   // New certificate files: checked here, where the key is readable; a bad one is logged and
   // the workers keep theirs. New and respawned workers start with the latest good one.
+  // HUP also rotates the session ticket key (the previous ones keep opening tickets).
   if (tls_enabled(config())) {
     TlsMaterial material;
     if (load_tls_material(config(), material, error)) {
+      update_ticket_keys(config(), tickets_, true, material);
       tls_material_ = std::move(material);
       send_tls_material(queues_, spawner_.count, tls_material_);
       LOG_NOTICE("TLS certificate reloaded: new connections get it");
     } else {
       LOG_ERROR("TLS certificate not reloaded: %s; keeping the old one", error.c_str());
+      update_ticket_keys(config(), tickets_, true, tls_material_);
+      send_ticket_keys(queues_, spawner_.count, tls_material_);
     }
   }
   LOG_NOTICE("configuration reloaded, signalling the workers");

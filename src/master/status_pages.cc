@@ -129,6 +129,9 @@ StatusResponse metrics_page(const StatusInputs& in) {
   }
   per_worker("sigverd_tls_handshakes_total", "counter", "Completed TLS handshakes.",
              &WorkerStats::tls_handshakes);
+  per_worker("sigverd_tls_resumptions_total", "counter",
+             "TLS handshakes that resumed a session from a ticket (counted among the handshakes).",
+             &WorkerStats::tls_resumptions);
   per_worker("sigverd_outbound_bytes", "gauge", "Queued output of all peers.",
              &WorkerStats::outbound_bytes);
   x.family("sigverd_worker_restarts_total", "counter", "Workers restarted after dying.");

@@ -5,6 +5,7 @@
 #include "core/channel.h"
 #include "core/log.h"
 #include "core/tls_context.h"
+#include "core/worker_stats.h"
 #include "master/listeners.h"
 
 namespace sigver {
@@ -30,6 +31,29 @@ void send_tls_material(const std::vector<HandoffQueue>& queues, int count,
       LOG_ERROR(
           "cannot pass the new TLS certificate to worker %d: %s; it keeps the old one "
           "until it is restarted",
+          i, std::strerror(err));
+    }
+  }
+}
+
+void update_ticket_keys(const Config& config, TicketKeyRing& ring, bool rotate,
+                        TlsMaterial& material) {
+  ring.configure(config.tls_session_tickets, config.tls_session_ticket_lifetime);
+  if (rotate && !ring.rotate(monotonic_ms())) {
+    LOG_ERROR("cannot make a session ticket key (RAND_bytes failed): %s; keeping the old keys",
+              take_openssl_error().c_str());
+  }
+  material.tickets = encode_ticket_keys(ring.keys());
+}
+
+void send_ticket_keys(const std::vector<HandoffQueue>& queues, int count,
+                      const TlsMaterial& material) {
+  for (int i = 0; i < count && i < static_cast<int>(queues.size()); ++i) {
+    const int queue = queues[static_cast<size_t>(i)].outbox.get();
+    if (int err = channel_send(queue, ChannelType::kTicketKeys, material.tickets, nullptr, 0)) {
+      LOG_ERROR(
+          "cannot pass new session ticket keys to worker %d: %s; its tickets resume on it "
+          "alone until the next rotation",
           i, std::strerror(err));
     }
   }

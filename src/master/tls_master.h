@@ -7,6 +7,7 @@
 
 #include "core/config.h"
 #include "core/tls_material.h"
+#include "core/tls_tickets.h"
 #include "master/handoff_queues.h"
 
 namespace sigver {
@@ -19,6 +20,17 @@ bool load_tls_material(const Config& config, TlsMaterial& out, std::string& erro
 // its certificate until it is restarted (logged).
 void send_tls_material(const std::vector<HandoffQueue>& queues, int count,
                        const TlsMaterial& material);
+
+// Session tickets ([tls] session_tickets, session_ticket_lifetime) for `material` and the
+// workers: applies the settings to `ring`, rotates its keys when `rotate` (start-up, HUP, the
+// schedule) and stores the result in `material.tickets`, which new and respawned workers
+// get at fork. Logs a failure to make a key (the old keys stay).
+void update_ticket_keys(const Config& config, TicketKeyRing& ring, bool rotate,
+                        TlsMaterial& material);
+// Sends `material.tickets` alone to workers 0..count-1 (a scheduled rotation, or a HUP whose
+// certificate could not be reloaded).
+void send_ticket_keys(const std::vector<HandoffQueue>& queues, int count,
+                      const TlsMaterial& material);
 
 // "0.0.0.0:8000, TLS on 0.0.0.0:8443", for the start-up log line.
 std::string describe_listen_addresses(const Config& config);

@@ -25,8 +25,12 @@ bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK || err ==
 
 }  // namespace
 
-TlsRelay::TlsRelay(TlsTerminator& owner, UniqueFd tcp, SslPtr ssl)
-    : owner_(owner), tcp_(std::move(tcp)), ssl_(std::move(ssl)) {
+TlsRelay::TlsRelay(TlsTerminator& owner, UniqueFd tcp, SslPtr ssl, UniqueFd plain, UniqueFd other)
+    : owner_(owner),
+      tcp_(std::move(tcp)),
+      ssl_(std::move(ssl)),
+      plain_(std::move(plain)),
+      other_(std::move(other)) {
   tcp_side_.relay = this;
   tcp_side_.tcp = true;
   plain_side_.relay = this;
@@ -127,14 +131,7 @@ bool TlsRelay::handshake() {
 }
 
 void TlsRelay::establish() {
-  int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
-    LOG_WARN("socketpair() for a TLS client failed: %s; closing it", std::strerror(errno));
-    abort();
-    return;
-  }
-  plain_.reset(pair[0]);
-  UniqueFd other(pair[1]);
+  UniqueFd other = std::move(other_);
   plain_mask_ = EPOLLIN;
   if (!owner_.loop().add(plain_.get(), plain_mask_, &plain_side_)) {
     LOG_ERROR("epoll_ctl(ADD) of a TLS relay failed: %s", std::strerror(errno));
@@ -145,7 +142,7 @@ void TlsRelay::establish() {
   phase_ = Phase::kRelaying;
   LOG_DEBUG("TLS handshake done (fd %d, %s, %s), plain end fd %d", tcp_.get(),
             SSL_get_version(ssl_.get()), SSL_get_cipher_name(ssl_.get()), other.get());
-  owner_.on_established(*this, other.release());
+  owner_.on_established(*this, other.release(), SSL_session_reused(ssl_.get()) == 1);
 }
 
 // ---- the two directions ----
@@ -368,6 +365,7 @@ void TlsRelay::abort() {
   if (closed()) return;
   close_tcp();
   close_plain();
+  other_.reset();
   to_plain_.release();
   to_tls_.release();
   phase_ = Phase::kClosed;

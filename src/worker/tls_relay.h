@@ -25,7 +25,9 @@ class TlsRelay final : public DeadlineNode {
  public:
   enum class Phase : uint8_t { kHandshake, kRelaying, kClosed };
 
-  TlsRelay(TlsTerminator& owner, UniqueFd tcp, SslPtr ssl);
+  // `plain` and `other`: ends A and B of the socketpair, made before the handshake so that
+  // a worker out of descriptors refuses a client before doing TLS work for it.
+  TlsRelay(TlsTerminator& owner, UniqueFd tcp, SslPtr ssl, UniqueFd plain, UniqueFd other);
   TlsRelay(const TlsRelay&) = delete;
   TlsRelay& operator=(const TlsRelay&) = delete;
   ~TlsRelay();
@@ -75,6 +77,7 @@ class TlsRelay final : public DeadlineNode {
   UniqueFd tcp_;
   SslPtr ssl_;
   UniqueFd plain_;  // end A of the socketpair
+  UniqueFd other_;  // end B, until the handshake succeeded and the plain path took it
   Side tcp_side_;
   Side plain_side_;
   Buffer to_plain_;        // decrypted, not yet taken by A

@@ -1,7 +1,10 @@
 #include "worker/tls_terminator.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "core/log.h"
@@ -24,6 +27,10 @@ bool TlsTerminator::start(const TlsMaterial& material, std::string& error) {
   TlsContextInfo info;
   ctx_ = create_tls_context(material, error, &info);
   if (!ctx_) return false;
+  if (!material.tickets.empty() && !tickets_.install(material.tickets)) {
+    LOG_ERROR("malformed session ticket keys from the master: no tickets");
+  }
+  tickets_.apply(ctx_.get());
   for (const std::string& warning : info.warnings) LOG_WARN("%s", warning.c_str());
   return true;
 }
@@ -36,6 +43,10 @@ void TlsTerminator::update(const TlsMaterial& material) {
     LOG_ERROR("new TLS certificate not used, keeping the old one: %s", error.c_str());
     return;
   }
+  if (!material.tickets.empty() && !tickets_.install(material.tickets)) {
+    LOG_ERROR("malformed session ticket keys from the master: keeping the old ones");
+  }
+  tickets_.apply(fresh.get());
   // Live connections hold their own reference to the old context.
   ctx_ = std::move(fresh);
   LOG_INFO("TLS certificate loaded for new connections: %s, valid until %s", info.subject.c_str(),
@@ -51,25 +62,62 @@ void TlsTerminator::update(std::string_view encoded_material) {
   update(material);
 }
 
+void TlsTerminator::update_tickets(std::string_view encoded_tickets) {
+  if (!tickets_.install(encoded_tickets)) {
+    LOG_ERROR("malformed session ticket keys from the master: keeping the old ones");
+    return;
+  }
+  if (ctx_) tickets_.apply(ctx_.get());
+  LOG_DEBUG("session tickets %s (%zu keys)", tickets_.keys().enabled ? "on" : "off",
+            tickets_.keys().keys.size());
+}
+
 void TlsTerminator::set_timeouts(double handshake_seconds, double close_seconds) {
   handshake_ms_ = seconds_to_ms(handshake_seconds);
   close_ms_ = seconds_to_ms(close_seconds);
 }
 
-void TlsTerminator::accept(int tcp_fd, uint32_t client) {
+bool TlsTerminator::accept(int tcp_fd, uint32_t client) {
   UniqueFd tcp(tcp_fd);
   // Until a relay owns the socket, its address count is ours to give back.
   auto release = [&] {
     if (limits_) limits_->release(client);
   };
-  if (stopping_ || !ctx_) return release();
+  if (stopping_ || !ctx_) {
+    release();
+    return true;
+  }
+  // The socketpair first: without descriptors for it the client is refused now, for the
+  // price of an accept, instead of after a whole TLS handshake.
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
+    const int err = errno;
+    char what[160];
+    std::snprintf(what, sizeof what,
+                  "socketpair() for a TLS client failed: %s; closed before its handshake",
+                  std::strerror(err));
+    if (limits_) {
+      limits_->log().hit(Limit::kConnections, loop_.now_ms(), what);
+    } else {
+      LOG_WARN("%s", what);
+    }
+    release();
+    return !(err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM);
+  }
+  UniqueFd plain(pair[0]);
+  UniqueFd other(pair[1]);
   SslPtr ssl(SSL_new(ctx_.get()));
   if (!ssl || SSL_set_fd(ssl.get(), tcp.get()) != 1) {
     LOG_ERROR("cannot start TLS on a new connection: %s", take_openssl_error().c_str());
-    return release();
+    release();
+    return true;
   }
-  auto relay = std::make_unique<TlsRelay>(*this, std::move(tcp), std::move(ssl));
-  if (!relay->start()) return release();
+  auto relay = std::make_unique<TlsRelay>(*this, std::move(tcp), std::move(ssl), std::move(plain),
+                                          std::move(other));
+  if (!relay->start()) {
+    release();
+    return true;
+  }
   relay->slot = static_cast<uint32_t>(relays_.size());
   relay->client = client;
   relay->handshaking = true;
@@ -85,13 +133,15 @@ void TlsTerminator::accept(int tcp_fd, uint32_t client) {
       static_cast<TlsRelay*>(oldest)->abort();
     }
   }
+  return true;
 }
 
-void TlsTerminator::on_established(TlsRelay& relay, int plain_fd) {
+void TlsTerminator::on_established(TlsRelay& relay, int plain_fd, bool resumed) {
   DeadlineQueue::remove(relay);
   relay.handshaking = false;
   --handshaking_;
   ++handshakes_;
+  if (resumed) ++resumptions_;
   // The plain path starts its own upgrade timeout from here.
   sink_(plain_fd);
 }

@@ -14,6 +14,7 @@
 #include "core/event_loop.h"
 #include "core/tls_context.h"
 #include "core/tls_material.h"
+#include "core/tls_tickets.h"
 #include "worker/tls_relay.h"
 #include "worker/worker_limits.h"
 
@@ -35,6 +36,9 @@ class TlsTerminator {
   // ones keep theirs. A context that cannot be built is logged and the old one kept.
   void update(const TlsMaterial& material);
   void update(std::string_view encoded_material);
+  // New session ticket keys or settings from the master (rotation, HUP): applied to the
+  // current context, so they hold for new connections.
+  void update_tickets(std::string_view encoded_tickets);
   void set_timeouts(double handshake_seconds, double close_seconds);
   // The worker's limits: pending handshakes are bounded by max_pending_handshakes (the
   // oldest is dropped), and a client's address is released when its relay ends. Without
@@ -42,8 +46,10 @@ class TlsTerminator {
   void set_limits(WorkerLimits* limits) { limits_ = limits; }
 
   // Takes ownership of an accepted TCP socket and starts its TLS handshake. `client` is the
-  // ticket its address was counted under (released when the relay ends).
-  void accept(int tcp_fd, uint32_t client = 0);
+  // ticket its address was counted under (released when the relay ends). The relay's
+  // socketpair is made first: false when that failed for want of descriptors (the client
+  // was closed before any TLS work; the caller should pause accepting).
+  bool accept(int tcp_fd, uint32_t client = 0);
 
   // Loop hooks: the earliest deadline (0 = work is waiting, UINT64_MAX = none); expire
   // timers and pump relays with bytes waiting inside OpenSSL; free the relays closed
@@ -56,13 +62,14 @@ class TlsTerminator {
   void begin_stop();
   bool idle() const { return relays_.empty(); }
   size_t size() const { return relays_.size(); }
-  uint64_t handshakes() const { return handshakes_; }  // completed TLS handshakes
+  uint64_t handshakes() const { return handshakes_; }    // completed TLS handshakes
+  uint64_t resumptions() const { return resumptions_; }  // of which resumed by a ticket
 
   // ---- for the relays ----
   EventLoop& loop() { return loop_; }
   char* scratch() { return scratch_.get(); }
   static constexpr size_t kScratchSize = 64 * 1024;
-  void on_established(TlsRelay& relay, int plain_fd);
+  void on_established(TlsRelay& relay, int plain_fd, bool resumed);
   void on_closing(TlsRelay& relay);
   void on_closed(TlsRelay& relay);
   void pump_again(TlsRelay& relay);
@@ -70,6 +77,7 @@ class TlsTerminator {
  private:
   EventLoop& loop_;
   PlainSink sink_;
+  TicketKeyTable tickets_;  // before ctx_: every context points at it
   SslCtxPtr ctx_;
   std::unique_ptr<char[]> scratch_;
   std::vector<std::unique_ptr<TlsRelay>> relays_;
@@ -80,6 +88,7 @@ class TlsTerminator {
   WorkerLimits* limits_ = nullptr;
   size_t handshaking_ = 0;  // relays still in their TLS handshake
   uint64_t handshakes_ = 0;
+  uint64_t resumptions_ = 0;
   uint64_t handshake_ms_ = 10000;
   uint64_t close_ms_ = 2000;
   bool stopping_ = false;

@@ -169,7 +169,10 @@ void Worker::publish_stats() {
   WorkerStats::set(s.bytes_relayed, protocol.bytes_relayed);
   WorkerStats::set(s.heartbeat_timeouts, protocol.heartbeat_timeouts);
   WorkerStats::set(s.handoffs, handoffs_sent_);
-  if (tls_) WorkerStats::set(s.tls_handshakes, tls_->handshakes());
+  if (tls_) {
+    WorkerStats::set(s.tls_handshakes, tls_->handshakes());
+    WorkerStats::set(s.tls_resumptions, tls_->resumptions());
+  }
   static_assert(kLimitSlots == kLimitCount);
   for (int i = 0; i < kLimitCount; ++i) {
     WorkerStats::set(s.limit_rejections[i], limits_.log().total(static_cast<Limit>(i)));

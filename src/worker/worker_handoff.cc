@@ -100,6 +100,9 @@ void Worker::receive_queue() {
       case ChannelType::kTlsMaterial:
         if (tls_) tls_->update(msg.payload);
         break;
+      case ChannelType::kTicketKeys:
+        if (tls_) tls_->update_tickets(msg.payload);
+        break;
       default:
         LOG_ERROR("unknown message type %d on the worker queue: dropped",
                   static_cast<int>(msg.type));

@@ -274,7 +274,12 @@ bool Worker::accept_from(int listen_fd, bool tls, bool draining) {
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (tls) {
-      tls_->accept(fd, client);  // its plain end comes back through add_connection()
+      // Its plain end comes back through add_connection(). Out of descriptors for the
+      // relay: the client was refused; the others wait in the backlog a moment.
+      if (!tls_->accept(fd, client)) {
+        pause_accepting(loop_.now_ms() + kAcceptPauseMs);
+        return false;
+      }
     } else {
       add_connection(fd, client);
     }
