@@ -332,7 +332,7 @@ print_table() {
       for (r = 1; r <= NR; r++) {
         line = ""
         for (i = 1; i <= NF; i++)
-          line = line (i > 1 ? " | " : "") sprintf("%-" w[i] "s", cell[r, i])
+          line = line (i > 1 ? " | " : "") (i < NF ? sprintf("%-" w[i] "s", cell[r, i]) : cell[r, i])
         print line
         if (r > 1) continue
         line = ""
