@@ -29,9 +29,9 @@ struct TlsContextInfo {
 };
 
 // Builds a server context: certificate + chain + ca sent to clients, key checked against
-// the certificate, protocols and ciphers applied, no session tickets or cache (each worker
-// has its own context, so resumption across workers would fail anyway). Returns nullptr
-// with `error` on failure.
+// the certificate, protocols and ciphers applied, no session cache, and no session tickets
+// until a TicketKeyTable (tls_tickets.h) applies the keys every worker shares. Returns
+// nullptr with `error` on failure.
 SslCtxPtr create_tls_context(const TlsMaterial& material, std::string& error,
                              TlsContextInfo* info = nullptr);
 
