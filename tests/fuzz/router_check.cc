@@ -69,9 +69,9 @@ void CheckingOutput::end_message(Peer& to, size_t size) {
 void CheckingOutput::close(Peer& peer, uint16_t code, std::string_view) {
   require(peer.group == nullptr, "close before the router removed the peer");
   // 4004: the last member blocks the group; 1013: the key is full (max_peers_per_key);
-  // 4003: a message protocol.md refuses (the router judges messages itself since the
-  // protocol seam).
-  require(code == 4004 || code == 1013 || code == 4003,
+  // since the protocol seam the router also judges what the worker used to: 4003, a
+  // message protocol.md refuses, and 4001, a key it refuses (empty or too long).
+  require(code == 4004 || code == 1013 || code == 4003 || code == 4001,
           "the router closed a peer with an unexpected code");
   if (std::find(closed_.begin(), closed_.end(), &peer) == closed_.end()) closed_.push_back(&peer);
 }
