@@ -119,17 +119,20 @@ echo "== start failures"
 write_config off "worker_processes = many"
 if run_init start; then fail "start with a broken config fails"; else pass "start with a broken config fails"; fi
 check "  nothing runs" status_is 3
-write_config off
+# The blocker listens on a port of its own choosing (the port the servers above used may
+# still be held by their closing sockets, so binding it could fail), then the config is
+# written for that port.
 python3 -c '
 import socket, sys, time
 s = socket.socket()
-# SO_REUSEADDR: earlier runs leave TIME_WAIT connections on the port; without SO_REUSEPORT
-# this socket still keeps sigverd from binding it.
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1)
-time.sleep(8)' "$PORT" &
+s.bind(("127.0.0.1", 0)); s.listen(1)
+with open(sys.argv[1] + ".tmp", "w") as f: f.write(str(s.getsockname()[1]))
+import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(8)' "$TMP/busy-port" &
 blocker=$!
-sleep 0.3
+for _ in $(seq 50); do [ -s "$TMP/busy-port" ] && break; sleep 0.1; done
+PORT=$(cat "$TMP/busy-port")
+write_config off
 if run_init start; then fail "start on a busy port fails"; else pass "start on a busy port fails"; fi
 check "  nothing runs" status_is 3
 kill "$blocker" 2>/dev/null; wait "$blocker" 2>/dev/null
