@@ -1,6 +1,6 @@
 // sigver-bench: load generator for `make bench` (see tools/bench/run.sh, which runs it
 // against sigverd and the reference sigver@18.0.0 and prints the comparison).
-//   sigver-bench relay|idle|handshake|malformed --port P --server-pid PID [options]
+//   sigver-bench relay|idle|handshake|malformed --port P --server-pid PID[,PID...] [options]
 //   sigver-bench free-port
 // Options are documented in each scenario's file; all loops are bounded in time.
 #include <arpa/inet.h>
@@ -10,6 +10,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "scenarios.h"
@@ -53,10 +54,36 @@ Target target_from(const Args& args) {
   Target target;
   target.host = args.text("host", "127.0.0.1");
   target.port = static_cast<uint16_t>(args.number("port", 0));
-  target.server_pid = static_cast<pid_t>(args.number("server-pid", 0));
+  const std::string pids = args.text("server-pid", "");
+  for (size_t at = 0; at < pids.size();) {
+    pid_t pid = 0;
+    const auto [end, ec] = std::from_chars(pids.data() + at, pids.data() + pids.size(), pid);
+    if (ec != std::errc() || pid <= 0) break;
+    target.server_pids.push_back(pid);
+    at = static_cast<size_t>(end - pids.data()) + 1;  // past the comma
+  }
+  if (!target.server_pids.empty()) target.server_pid = target.server_pids.front();
   target.sources = static_cast<unsigned>(args.number("sources", 1));
   if (target.sources == 0 || target.sources > 250) target.sources = 1;
+  if (args.number("tls", 0) == 1) {
+    std::string error;
+    target.tls =
+        TlsClient::create(args.text("tls-ca", ""), args.number("tls-resume", 0) == 1, error);
+    if (!target.tls) {
+      std::printf("tls.error=%s\n", error.c_str());
+      std::exit(1);
+    }
+  }
   return target;
+}
+
+void print_tls(const char* name, const Target& target) {
+  if (!target.tls) return;
+  const std::string& negotiated = target.tls->negotiated();
+  std::printf("%s.tls=%s\n", name, negotiated.empty() ? "none" : negotiated.c_str());
+  std::printf("%s.tls_handshakes=%llu\n%s.tls_resumed=%llu\n", name,
+              static_cast<unsigned long long>(target.tls->handshakes()), name,
+              static_cast<unsigned long long>(target.tls->resumed()));
 }
 
 double seconds_since(Clock::time_point start) {

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -30,10 +31,11 @@ bool is_heartbeat(int generation, std::string_view payload) {
 
 }  // namespace
 
-ClientLoop::ClientLoop(std::string host, uint16_t port, ClientHandler& handler)
+ClientLoop::ClientLoop(std::string host, uint16_t port, ClientHandler& handler, TlsClient* tls)
     : host_(std::move(host)),
       port_(port),
       handler_(handler),
+      tls_(tls),
       epoll_fd_(epoll_create1(EPOLL_CLOEXEC)),
       read_buffer_(kReadBufferSize) {}
 
@@ -118,6 +120,10 @@ void ClientLoop::on_event(Conn& conn, uint32_t events) {
     finish_connect(conn);
     return;
   }
+  if (conn.state == ConnState::kTlsHandshaking) {
+    continue_tls_handshake(conn);
+    return;
+  }
   if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) read_ready(conn);
   if (conn.state != ConnState::kClosed && (events & EPOLLOUT)) flush(conn);
 }
@@ -129,33 +135,95 @@ void ClientLoop::finish_connect(Conn& conn) {
     mark_closed(conn, kClosedByError);
     return;
   }
-  conn.state = ConnState::kHandshaking;
-  flush(conn);  // the upgrade request
+  if (tls_ == nullptr) {
+    conn.state = ConnState::kHandshaking;
+    flush(conn);  // the upgrade request
+    return;
+  }
+  conn.ssl = tls_->start(conn.fd);
+  if (!conn.ssl) {
+    mark_closed(conn, kClosedByError);
+    return;
+  }
+  conn.state = ConnState::kTlsHandshaking;
+  continue_tls_handshake(conn);
+}
+
+void ClientLoop::continue_tls_handshake(Conn& conn) {
+  const int result = SSL_do_handshake(conn.ssl.get());
+  if (result == 1) {
+    tls_->handshake_done(conn.ssl.get());
+    conn.state = ConnState::kHandshaking;
+    flush(conn);  // the upgrade request
+    return;
+  }
+  const int error = SSL_get_error(conn.ssl.get(), result);
+  if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+    set_writable_interest(conn, error == SSL_ERROR_WANT_WRITE);
+  } else {
+    ERR_clear_error();
+    mark_closed(conn, kClosedByError);
+  }
+}
+
+ssize_t ClientLoop::receive(Conn& conn, char* buffer, size_t size) {
+  if (!conn.ssl) {
+    const ssize_t n = ::recv(conn.fd, buffer, size, 0);
+    if (n >= 0) return n;
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : -2;
+  }
+  size_t got = 0;
+  const int result = SSL_read_ex(conn.ssl.get(), buffer, size, &got);
+  if (result == 1) return static_cast<ssize_t>(got);
+  switch (SSL_get_error(conn.ssl.get(), result)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+      return -1;
+    case SSL_ERROR_ZERO_RETURN:
+      return 0;
+    default:
+      ERR_clear_error();
+      return -2;
+  }
+}
+
+ssize_t ClientLoop::transmit(Conn& conn, const char* data, size_t size) {
+  if (!conn.ssl) {
+    const ssize_t n = ::send(conn.fd, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) return n;
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : -2;
+  }
+  size_t sent = 0;
+  const int result = SSL_write_ex(conn.ssl.get(), data, size, &sent);
+  if (result == 1) return static_cast<ssize_t>(sent);
+  const int error = SSL_get_error(conn.ssl.get(), result);
+  if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) return -1;
+  ERR_clear_error();
+  return -2;
 }
 
 void ClientLoop::read_ready(Conn& conn) {
-  char* buffer = read_buffer_.data();
-  const ssize_t n = ::recv(conn.fd, buffer, read_buffer_.size(), 0);
-  if (n < 0) {
-    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      mark_closed(conn, kClosedByError);
+  // A plain socket is read once per event (epoll reports the rest); an SSL until it has
+  // nothing left, since epoll cannot see what OpenSSL already holds.
+  do {
+    char* buffer = read_buffer_.data();
+    const ssize_t n = receive(conn, buffer, read_buffer_.size());
+    if (n == -1) return;
+    if (n <= 0) {
+      mark_closed(conn, n == 0 ? kClosedByEof : kClosedByError);
+      return;
     }
-    return;
-  }
-  if (n == 0) {
-    mark_closed(conn, kClosedByEof);
-    return;
-  }
-  const auto got = static_cast<size_t>(n);
-  size_t used = 0;
-  if (conn.in.empty()) {
-    // Common case: whole frames in one read, parsed straight from the shared buffer.
-    if (consume(conn, buffer, got, used) && used < got) conn.in.assign(buffer + used, got - used);
-  } else {
-    conn.in.append(buffer, got);
-    if (consume(conn, conn.in.data(), conn.in.size(), used)) conn.in.erase(0, used);
-  }
-  if (conn.state == ConnState::kClosed) conn.in.clear();
+    const auto got = static_cast<size_t>(n);
+    size_t used = 0;
+    if (conn.in.empty()) {
+      // Common case: whole frames in one read, parsed straight from the shared buffer.
+      if (consume(conn, buffer, got, used) && used < got) conn.in.assign(buffer + used, got - used);
+    } else {
+      conn.in.append(buffer, got);
+      if (consume(conn, conn.in.data(), conn.in.size(), used)) conn.in.erase(0, used);
+    }
+    if (conn.state == ConnState::kClosed) conn.in.clear();
+  } while (conn.ssl && conn.state != ConnState::kClosed);
 }
 
 bool ClientLoop::consume(Conn& conn, char* data, size_t size, size_t& used) {
@@ -197,7 +265,7 @@ bool ClientLoop::handle_frame(Conn& conn, uint8_t opcode, std::string_view paylo
                                            : 1005;
       std::string echo;
       append_client_frame(echo, kOpClose, payload.substr(0, payload.size() >= 2 ? 2 : 0));
-      ::send(conn.fd, echo.data(), echo.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      transmit(conn, echo.data(), echo.size());
       mark_closed(conn, code);
       return false;
     }
@@ -221,10 +289,9 @@ bool ClientLoop::handle_frame(Conn& conn, uint8_t opcode, std::string_view paylo
 
 void ClientLoop::flush(Conn& conn) {
   while (!conn.out.empty()) {
-    const ssize_t n = ::send(conn.fd, conn.out.data(), conn.out.size(), MSG_NOSIGNAL);
+    const ssize_t n = transmit(conn, conn.out.data(), conn.out.size());
+    if (n == -1) break;
     if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      if (errno == EINTR) continue;
       mark_closed(conn, kClosedByError);
       return;
     }
@@ -244,6 +311,7 @@ void ClientLoop::set_writable_interest(Conn& conn, bool armed) {
 
 void ClientLoop::mark_closed(Conn& conn, int code) {
   if (conn.state == ConnState::kClosed) return;
+  conn.ssl.reset();  // no close_notify: the TCP close ends it, as in ws://
   if (conn.fd >= 0) {
     epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, conn.fd, nullptr);
     ::close(conn.fd);

@@ -3,20 +3,27 @@
 // 127.0.0.x source, upgrade, then frames in and out, all driven by one epoll set. A scenario
 // plugs in as a ClientHandler and sees whole messages; heartbeats from the server are
 // answered here, in the connection's Sigver generation, as netflux does, so no scenario is
-// dropped for missing them.
+// dropped for missing them. With a TlsClient the same runs over wss://: the TLS handshake
+// follows the TCP connect, and every byte goes through the connection's SSL.
+#include <sys/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "tls_client.h"
+
 namespace bench {
 
-enum class ConnState { kConnecting, kHandshaking, kOpen, kClosed };
+// kHandshaking is the WebSocket upgrade; kTlsHandshaking comes before it on wss://.
+enum class ConnState { kConnecting, kTlsHandshaking, kHandshaking, kOpen, kClosed };
 
 struct Conn {
   size_t index = 0;
   int fd = -1;
+  SslPtr ssl;  // wss:// only
   ConnState state = ConnState::kConnecting;
   int generation = 1;  // the Sigver generation it speaks (protocol.md or protocol-v2.md)
   std::string websocket_key;
@@ -46,7 +53,8 @@ class ClientHandler {
 
 class ClientLoop {
  public:
-  ClientLoop(std::string host, uint16_t port, ClientHandler& handler);
+  // `tls` (outliving the loop) makes every connection wss://; null: ws://.
+  ClientLoop(std::string host, uint16_t port, ClientHandler& handler, TlsClient* tls = nullptr);
   ~ClientLoop();
   ClientLoop(const ClientLoop&) = delete;
   ClientLoop& operator=(const ClientLoop&) = delete;
@@ -67,6 +75,11 @@ class ClientLoop {
  private:
   void on_event(Conn& conn, uint32_t events);
   void finish_connect(Conn& conn);
+  void continue_tls_handshake(Conn& conn);
+  // One recv / SSL_read: bytes read, 0 at the end of the stream, -1 for none now, -2 on error.
+  ssize_t receive(Conn& conn, char* buffer, size_t size);
+  // One send / SSL_write of what it can take: bytes written, -1 for none now, -2 on error.
+  ssize_t transmit(Conn& conn, const char* data, size_t size);
   void read_ready(Conn& conn);
   // Consumes what it can of `data` (the upgrade response, then frames); false once closed.
   bool consume(Conn& conn, char* data, size_t size, size_t& used);
@@ -78,6 +91,7 @@ class ClientLoop {
   std::string host_;
   uint16_t port_;
   ClientHandler& handler_;
+  TlsClient* tls_ = nullptr;
   int epoll_fd_ = -1;
   std::vector<std::unique_ptr<Conn>> conns_;  // stable addresses; index = epoll cookie
   std::vector<char> read_buffer_;

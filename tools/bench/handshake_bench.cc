@@ -124,7 +124,7 @@ int run_handshake(const Args& args) {
   raise_open_file_limit();
 
   HandshakeHandler handler(style);
-  ClientLoop loop(target.host, target.port, handler);
+  ClientLoop loop(target.host, target.port, handler, target.tls.get());
   const int generation = style == Style::kGen2 ? 2 : 1;
   uint64_t next = 0;
   // Keeps `concurrency` peers between connect and answer, each on a key of its own.
@@ -146,14 +146,14 @@ int run_handshake(const Args& args) {
 
   run_for(warmup, UINT64_MAX);
   const uint64_t failed0 = handler.failed();
-  const TreeCpu server_cpu0 = tree_cpu(target.server_pid);
+  const TreeCpu server_cpu0 = tree_cpu(target.server_pids);
   const uint64_t joined0 = handler.joined();
   handler.measure(true);
   const auto start = Clock::now();
   run_for(max_seconds, max_joins);
   const double elapsed = seconds_since(start);
   const uint64_t joins = handler.joined() - joined0;
-  const TreeCpu server_cpu1 = tree_cpu(target.server_pid);
+  const TreeCpu server_cpu1 = tree_cpu(target.server_pids);
   handler.measure(false);
   const uint64_t server_cpu = server_cpu1.total_us() - server_cpu0.total_us();
   const uint64_t server_user = server_cpu1.user_us - server_cpu0.user_us;
@@ -178,6 +178,7 @@ int run_handshake(const Args& args) {
   std::printf("handshake.failed=%llu\n",
               static_cast<unsigned long long>(handler.failed() - failed0));
   std::printf("handshake.late_gen2=%llu\n", static_cast<unsigned long long>(handler.late()));
+  print_tls("handshake", target);
   std::printf("handshake.unexpected_messages=%llu\n",
               static_cast<unsigned long long>(handler.unexpected()));
   return 0;

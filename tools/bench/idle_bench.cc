@@ -90,9 +90,9 @@ int run_idle(const Args& args) {
     return 1;
   }
 
-  const TreeMemory before = tree_memory(target.server_pid);
+  const TreeMemory before = tree_memory(target.server_pids);
   IdleHandler handler;
-  ClientLoop loop(target.host, target.port, handler);
+  ClientLoop loop(target.host, target.port, handler, target.tls.get());
   // Peer i joins key i % keys: the first `keys` peers found the groups, later ones join them.
   uint64_t started = 0;
   const auto start = Clock::now();
@@ -113,9 +113,9 @@ int run_idle(const Args& args) {
                join_seconds);
 
   run_for(loop, settle);
-  const TreeMemory settled = tree_memory(target.server_pid);
+  const TreeMemory settled = tree_memory(target.server_pids);
   run_for(loop, hold - settle);
-  const TreeMemory final_memory = tree_memory(target.server_pid);
+  const TreeMemory final_memory = tree_memory(target.server_pids);
 
   uint64_t connected = 0;
   std::map<int, uint64_t> close_codes;
@@ -140,6 +140,7 @@ int run_idle(const Args& args) {
   std::printf("idle.unexpected_messages=%llu\n",
               static_cast<unsigned long long>(handler.unexpected()));
   std::printf("idle.server_processes=%zu\n", final_memory.processes);
+  print_tls("idle", target);
   print_memory("before", before);
   print_memory("settled", settled);
   print_memory("final", final_memory);

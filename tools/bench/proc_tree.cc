@@ -93,10 +93,26 @@ std::vector<pid_t> process_tree(pid_t root) {
   return tree;
 }
 
-TreeCpu tree_cpu(pid_t root) {
+namespace {
+
+// Every process of the trees of `roots`.
+std::vector<pid_t> trees(const std::vector<pid_t>& roots) {
+  std::vector<pid_t> all;
+  for (pid_t root : roots) {
+    const std::vector<pid_t> tree = process_tree(root);
+    all.insert(all.end(), tree.begin(), tree.end());
+  }
+  return all;
+}
+
+}  // namespace
+
+TreeCpu tree_cpu(pid_t root) { return tree_cpu(std::vector<pid_t>{root}); }
+
+TreeCpu tree_cpu(const std::vector<pid_t>& roots) {
   static const auto ticks_per_second = static_cast<uint64_t>(sysconf(_SC_CLK_TCK));
   uint64_t user = 0, system = 0;
-  for (pid_t pid : process_tree(root)) {
+  for (pid_t pid : trees(roots)) {
     const auto fields = stat_fields(pid);
     if (fields.size() > 12) {
       user += to_u64(fields[11]);
@@ -106,9 +122,11 @@ TreeCpu tree_cpu(pid_t root) {
   return TreeCpu{user * 1000000 / ticks_per_second, system * 1000000 / ticks_per_second};
 }
 
-TreeMemory tree_memory(pid_t root) {
+TreeMemory tree_memory(pid_t root) { return tree_memory(std::vector<pid_t>{root}); }
+
+TreeMemory tree_memory(const std::vector<pid_t>& roots) {
   TreeMemory memory;
-  for (pid_t pid : process_tree(root)) {
+  for (pid_t pid : trees(roots)) {
     const std::string base = "/proc/" + std::to_string(pid);
     memory.rss_kib += kib_field(base + "/status", "VmRSS:");
     memory.pss_kib += kib_field(base + "/smaps_rollup", "Pss:");

@@ -22,6 +22,7 @@ struct TreeCpu {
   uint64_t total_us() const { return user_us + system_us; }
 };
 TreeCpu tree_cpu(pid_t root);
+TreeCpu tree_cpu(const std::vector<pid_t>& roots);  // summed over several trees
 
 struct TreeMemory {
   uint64_t rss_kib = 0;  // sum of VmRSS: counts pages shared by forked processes repeatedly
@@ -29,5 +30,6 @@ struct TreeMemory {
   size_t processes = 0;
 };
 TreeMemory tree_memory(pid_t root);
+TreeMemory tree_memory(const std::vector<pid_t>& roots);
 
 }  // namespace bench

@@ -217,7 +217,7 @@ int run_relay(const Args& args) {
 
   const int generation = args.number("generation", 1) == 2 ? 2 : 1;
   RelayHandler handler(generation, pairs, args.number("data-size", 200));
-  ClientLoop loop(target.host, target.port, handler);
+  ClientLoop loop(target.host, target.port, handler, target.tls.get());
   auto& all = handler.pairs();
   for (size_t i = 0; i < pairs; ++i) {
     all[i].member =
@@ -243,7 +243,7 @@ int run_relay(const Args& args) {
   for (Pair& pair : all) handler.send_request(loop, pair);
   run_until(loop, warmup, [&] { return handler.closed() != 0; });
 
-  const TreeCpu server_cpu0 = tree_cpu(target.server_pid);
+  const TreeCpu server_cpu0 = tree_cpu(target.server_pids);
   const uint64_t client_cpu0 = own_cpu_us();
   const uint64_t round_trips0 = handler.round_trips();
   const auto start = Clock::now();
@@ -252,7 +252,7 @@ int run_relay(const Args& args) {
   });
   const double elapsed = seconds_since(start);
   const uint64_t round_trips = handler.round_trips() - round_trips0;
-  const TreeCpu server_cpu1 = tree_cpu(target.server_pid);
+  const TreeCpu server_cpu1 = tree_cpu(target.server_pids);
   const uint64_t server_cpu = server_cpu1.total_us() - server_cpu0.total_us();
   const uint64_t server_user = server_cpu1.user_us - server_cpu0.user_us;
   const uint64_t client_cpu = own_cpu_us() - client_cpu0;
@@ -279,6 +279,7 @@ int run_relay(const Args& args) {
   if (generation == 2) {
     std::printf("relay.late_gen2=%llu\n", static_cast<unsigned long long>(handler.late()));
   }
+  print_tls("relay", target);
   std::printf("relay.closed_connections=%llu\n", static_cast<unsigned long long>(handler.closed()));
   return 0;
 }

@@ -112,7 +112,14 @@ trap 'exit 143' TERM INT
 sources=("$ROOT"/tools/bench/*.cc)
 if [[ ! -x "$TOOL" ]] || [[ -n "$(find "$ROOT/tools/bench" -newer "$TOOL" -name '*.[ch]*')" ]]; then
   log "building $TOOL"
-  g++ -O2 -std=c++20 -Wall -Wextra -Wshadow -Werror "${sources[@]}" -o "$TOOL" -lcrypto
+  g++ -O2 -std=c++20 -Wall -Wextra -Wshadow -Werror "${sources[@]}" -o "$TOOL" -lssl -lcrypto
+fi
+# The floor under any server (section 6): tools/floor_server.cc, built the same way.
+FLOOR="$BUILD_DIR/floor-server"
+if [[ ! -x "$FLOOR" || "$ROOT/tools/floor_server.cc" -nt "$FLOOR" ]]; then
+  log "building $FLOOR"
+  g++ -O2 -std=c++20 -Wall -Wextra -Wshadow -Werror "$ROOT/tools/floor_server.cc" -o "$FLOOR" \
+    -lcrypto
 fi
 
 # ---- The reference server, outside the repository ----
