@@ -1,6 +1,7 @@
 #pragma once
-// One client connection inside a worker: socket, buffers, WebSocket read state, timers and
-// its Peer state, which only the protocol (worker/protocol/) reads. Buffers hold memory only while
+// One client connection inside a worker: its transport (plain or TLS socket, or a TLS
+// relay's plain end), buffers, WebSocket read state, timers and its Peer state, which only
+// the protocol (worker/protocol/) reads. Buffers hold memory only while
 // bytes are pending, so an idle peer costs just this struct.
 #include <cstdint>
 #include <memory>
@@ -9,9 +10,9 @@
 #include "core/client_counts.h"
 #include "core/deadline_queue.h"
 #include "core/event_loop.h"
-#include "core/unique_fd.h"
 #include "worker/access_record.h"
 #include "worker/protocol/peer.h"
+#include "worker/transport.h"
 #include "ws/frame.h"
 
 namespace sigver {
@@ -26,14 +27,14 @@ enum class ConnState : uint8_t {
 };
 
 struct Connection final : EventHandler, DeadlineNode, Peer {
-  Connection(Worker& owner, int socket, uint64_t max_message_size)
-      : worker(owner), fd(socket), reader(max_message_size) {}
+  Connection(Worker& owner, Transport stream, uint64_t max_message_size)
+      : worker(owner), transport(std::move(stream)), reader(max_message_size) {}
   // Heap held for this peer's partial input (request, frame, fragmented message).
   size_t inbound_bytes() const { return in.capacity() + reader.buffered_bytes(); }
   void on_events(uint32_t events) override;
 
   Worker& worker;
-  UniqueFd fd;
+  Transport transport;
   ConnState state = ConnState::kHandshake;
   bool writing = false;            // EPOLLOUT armed after a short write
   bool dirty = false;              // queued output, in the worker's flush list

@@ -42,7 +42,7 @@ void log_connection(log::Level level, const Connection& c, const char* fmt, ...)
   std::vsnprintf(message, sizeof message, fmt, args);
   va_end(args);
   char client[INET6_ADDRSTRLEN + 16];
-  format_client(c.fd.get(), client, sizeof client);
+  format_client(c.transport.fd(), client, sizeof client);
   log::write(level, "%s, *%u client: %s", message, c.number, client);
 }
 

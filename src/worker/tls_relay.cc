@@ -25,15 +25,19 @@ bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK || err ==
 
 }  // namespace
 
-TlsRelay::TlsRelay(TlsTerminator& owner, UniqueFd tcp, SslPtr ssl, UniqueFd plain, UniqueFd other)
-    : owner_(owner),
-      tcp_(std::move(tcp)),
-      ssl_(std::move(ssl)),
-      plain_(std::move(plain)),
-      other_(std::move(other)) {
+TlsRelay::TlsRelay(TlsTerminator& owner, UniqueFd tcp, SslPtr ssl)
+    : owner_(owner), tcp_(std::move(tcp)), ssl_(std::move(ssl)) {
   tcp_side_.relay = this;
   tcp_side_.tcp = true;
   plain_side_.relay = this;
+}
+
+TlsRelay::TlsRelay(TlsTerminator& owner, UniqueFd tcp, SslPtr ssl, UniqueFd plain,
+                   std::string_view unsent)
+    : TlsRelay(owner, std::move(tcp), std::move(ssl)) {
+  plain_ = std::move(plain);
+  if (!unsent.empty()) to_tls_.append(unsent.data(), unsent.size());
+  phase_ = Phase::kRelaying;
 }
 
 TlsRelay::~TlsRelay() {
@@ -47,10 +51,18 @@ TlsRelay::~TlsRelay() {
 
 bool TlsRelay::start() {
   tcp_mask_ = EPOLLIN;
-  if (!owner_.loop().add(tcp_.get(), tcp_mask_, &tcp_side_)) {
+  const bool ok = owner_.loop().add(tcp_.get(), tcp_mask_, &tcp_side_);
+  if (ok && plain_) {
+    plain_mask_ = EPOLLIN;
+    plain_polled_ = owner_.loop().add(plain_.get(), plain_mask_, &plain_side_);
+    if (!plain_polled_) owner_.loop().remove(tcp_.get());
+  }
+  if (!ok || (plain_ && !plain_polled_)) {
     LOG_ERROR("epoll_ctl(ADD) of a TLS client failed: %s", std::strerror(errno));
-    tcp_.reset();
     ssl_.reset();
+    tcp_.reset();
+    plain_.reset();
+    to_tls_.release();
     phase_ = Phase::kClosed;
     return false;
   }
@@ -102,8 +114,8 @@ bool TlsRelay::handshake() {
   ERR_clear_error();
   const int rc = SSL_accept(ssl_.get());
   if (rc == 1) {
-    establish();
-    return !closed();
+    hand_over();
+    return false;
   }
   const int err = SSL_get_error(ssl_.get(), rc);
   if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
@@ -130,19 +142,16 @@ bool TlsRelay::handshake() {
   return false;
 }
 
-void TlsRelay::establish() {
-  UniqueFd other = std::move(other_);
-  plain_mask_ = EPOLLIN;
-  if (!owner_.loop().add(plain_.get(), plain_mask_, &plain_side_)) {
-    LOG_ERROR("epoll_ctl(ADD) of a TLS relay failed: %s", std::strerror(errno));
-    abort();
-    return;
-  }
-  plain_polled_ = true;
-  phase_ = Phase::kRelaying;
-  LOG_DEBUG("TLS handshake done (fd %d, %s, %s), plain end fd %d", tcp_.get(),
-            SSL_get_version(ssl_.get()), SSL_get_cipher_name(ssl_.get()), other.get());
-  owner_.on_established(*this, other.release(), SSL_session_reused(ssl_.get()) == 1);
+void TlsRelay::hand_over() {
+  LOG_DEBUG("TLS handshake done (fd %d, %s, %s)", tcp_.get(), SSL_get_version(ssl_.get()),
+            SSL_get_cipher_name(ssl_.get()));
+  const bool resumed = SSL_session_reused(ssl_.get()) == 1;
+  owner_.loop().remove(tcp_.get());
+  tcp_mask_ = 0;
+  phase_ = Phase::kClosed;
+  // The terminator passes the socket, its TLS state and the client's address count on to
+  // the worker, then forgets this object.
+  owner_.on_established(*this, std::move(tcp_), std::move(ssl_), resumed);
 }
 
 // ---- the two directions ----
@@ -365,7 +374,6 @@ void TlsRelay::abort() {
   if (closed()) return;
   close_tcp();
   close_plain();
-  other_.reset();
   to_plain_.release();
   to_tls_.release();
   phase_ = Phase::kClosed;

@@ -1,15 +1,18 @@
 #pragma once
-// One TLS client, terminated in the worker that accepted it. The relay owns the TCP socket
-// and its SSL object, and end A of a socketpair whose end B goes to the ordinary plain-text
-// path as if it had been accepted: that path parses the upgrade from B and may hand B off to
-// the worker that owns the key, which then never learns the peer came over TLS. OpenSSL's
-// state cannot move between processes, so the relay stays here and pumps both ways:
+// One TLS client, terminated in the worker that accepted it, in one of two jobs:
+//   - its handshake: once done, the TCP socket and its SSL object go to the worker, which
+//     serves the connection directly on them (worker/transport.h) and this object ends;
+//   - a relay, for a TLS connection whose key another worker owns (or a group moving to
+//     another worker): OpenSSL's state cannot move between processes, so the relay keeps
+//     the TCP socket and its SSL object here, with end A of a socketpair whose end B moves
+//     to the owner like a plain socket. It pumps both ways:
 //   TCP --SSL_read--> A      A --SSL_write--> TCP
 // Each direction keeps at most one read's worth of bytes that the other side did not take
 // yet, and reads nothing more until they are gone (backpressure all the way to the peer).
 // Closing mirrors the plain path: EOF on A -> close_notify and FIN to the client; the
 // client's close_notify or FIN -> FIN on A; the relay ends when both directions have.
 #include <cstdint>
+#include <string_view>
 
 #include "core/buffer.h"
 #include "core/deadline_queue.h"
@@ -25,14 +28,17 @@ class TlsRelay final : public DeadlineNode {
  public:
   enum class Phase : uint8_t { kHandshake, kRelaying, kClosed };
 
-  // `plain` and `other`: ends A and B of the socketpair, made before the handshake so that
-  // a worker out of descriptors refuses a client before doing TLS work for it.
-  TlsRelay(TlsTerminator& owner, UniqueFd tcp, SslPtr ssl, UniqueFd plain, UniqueFd other);
+  // A new client: the handshake comes first.
+  TlsRelay(TlsTerminator& owner, UniqueFd tcp, SslPtr ssl);
+  // An established connection that the worker gives up: `plain` is end A of the socketpair;
+  // `unsent` the bytes the worker had not written yet, written first (a short SSL_write
+  // must be retried with them).
+  TlsRelay(TlsTerminator& owner, UniqueFd tcp, SslPtr ssl, UniqueFd plain, std::string_view unsent);
   TlsRelay(const TlsRelay&) = delete;
   TlsRelay& operator=(const TlsRelay&) = delete;
   ~TlsRelay();
 
-  // Registers the TCP socket with the loop; false when that failed (then it is closed).
+  // Registers its sockets with the loop; false when that failed (then they are closed).
   bool start();
   // Makes every bit of progress possible now, in both directions. The flags say which
   // socket epoll reported readable: reads are tried only there (or where OpenSSL holds
@@ -50,6 +56,7 @@ class TlsRelay final : public DeadlineNode {
   uint32_t client = 0;        // ClientCounts ticket of the client's address (0 = none)
   bool queued_again = false;  // in the terminator's list to pump before sleeping
   bool handshaking = false;   // counted among the terminator's pending handshakes
+  bool relaying = false;      // counted among its relays
 
  private:
   // Epoll needs one handler per descriptor; both just pump the relay.
@@ -61,7 +68,7 @@ class TlsRelay final : public DeadlineNode {
 
   void on_events(bool tcp, uint32_t events);
   bool handshake();
-  void establish();
+  void hand_over();
   bool tls_to_plain();
   bool plain_to_tls();
   size_t ssl_write(const char* data, size_t size);
@@ -76,8 +83,7 @@ class TlsRelay final : public DeadlineNode {
   TlsTerminator& owner_;
   UniqueFd tcp_;
   SslPtr ssl_;
-  UniqueFd plain_;  // end A of the socketpair
-  UniqueFd other_;  // end B, until the handshake succeeded and the plain path took it
+  UniqueFd plain_;  // end A of the socketpair (relays only)
   Side tcp_side_;
   Side plain_side_;
   Buffer to_plain_;        // decrypted, not yet taken by A

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 #include "core/log.h"
 
@@ -16,7 +17,7 @@ uint64_t seconds_to_ms(double s) { return static_cast<uint64_t>(s * 1000.0 + 0.5
 
 }  // namespace
 
-TlsTerminator::TlsTerminator(EventLoop& loop, PlainSink sink)
+TlsTerminator::TlsTerminator(EventLoop& loop, EstablishedSink sink)
     : loop_(loop),
       sink_(std::move(sink)),
       scratch_(std::make_unique_for_overwrite<char[]>(kScratchSize)) {}
@@ -77,46 +78,26 @@ void TlsTerminator::set_timeouts(double handshake_seconds, double close_seconds)
   close_ms_ = seconds_to_ms(close_seconds);
 }
 
-bool TlsTerminator::accept(int tcp_fd, uint32_t client) {
+void TlsTerminator::accept(int tcp_fd, uint32_t client) {
   UniqueFd tcp(tcp_fd);
-  // Until a relay owns the socket, its address count is ours to give back.
+  // Until a handshake object owns the socket, its address count is ours to give back.
   auto release = [&] {
     if (limits_) limits_->release(client);
   };
   if (stopping_ || !ctx_) {
     release();
-    return true;
+    return;
   }
-  // The socketpair first: without descriptors for it the client is refused now, for the
-  // price of an accept, instead of after a whole TLS handshake.
-  int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
-    const int err = errno;
-    char what[160];
-    std::snprintf(what, sizeof what,
-                  "socketpair() for a TLS client failed: %s; closed before its handshake",
-                  std::strerror(err));
-    if (limits_) {
-      limits_->log().hit(Limit::kConnections, loop_.now_ms(), what);
-    } else {
-      LOG_WARN("%s", what);
-    }
-    release();
-    return !(err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM);
-  }
-  UniqueFd plain(pair[0]);
-  UniqueFd other(pair[1]);
   SslPtr ssl(SSL_new(ctx_.get()));
   if (!ssl || SSL_set_fd(ssl.get(), tcp.get()) != 1) {
     LOG_ERROR("cannot start TLS on a new connection: %s", take_openssl_error().c_str());
     release();
-    return true;
+    return;
   }
-  auto relay = std::make_unique<TlsRelay>(*this, std::move(tcp), std::move(ssl), std::move(plain),
-                                          std::move(other));
+  auto relay = std::make_unique<TlsRelay>(*this, std::move(tcp), std::move(ssl));
   if (!relay->start()) {
     release();
-    return true;
+    return;
   }
   relay->slot = static_cast<uint32_t>(relays_.size());
   relay->client = client;
@@ -133,17 +114,38 @@ bool TlsTerminator::accept(int tcp_fd, uint32_t client) {
       static_cast<TlsRelay*>(oldest)->abort();
     }
   }
-  return true;
 }
 
-void TlsTerminator::on_established(TlsRelay& relay, int plain_fd, bool resumed) {
-  DeadlineQueue::remove(relay);
-  relay.handshaking = false;
-  --handshaking_;
+UniqueFd TlsTerminator::start_relay(UniqueFd& tcp, SslPtr& ssl, uint32_t client,
+                                    std::string_view unsent) {
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) return {};
+  UniqueFd other(pair[1]);
+  auto relay =
+      std::make_unique<TlsRelay>(*this, std::move(tcp), std::move(ssl), UniqueFd(pair[0]), unsent);
+  if (!relay->start()) {
+    errno = EIO;
+    if (limits_) limits_->release(client);
+    return {};  // logged; the client is gone
+  }
+  relay->slot = static_cast<uint32_t>(relays_.size());
+  relay->client = client;
+  relay->relaying = true;
+  ++relaying_;
+  TlsRelay& r = *relay;
+  relays_.push_back(std::move(relay));
+  // OpenSSL may hold bytes read ahead, and `unsent` waits: pump before the next sleep.
+  pump_again(r);
+  return other;
+}
+
+void TlsTerminator::on_established(TlsRelay& relay, UniqueFd tcp, SslPtr ssl, bool resumed) {
   ++handshakes_;
   if (resumed) ++resumptions_;
+  const uint32_t client = std::exchange(relay.client, 0);  // goes with the connection
+  on_closed(relay);
   // The plain path starts its own upgrade timeout from here.
-  sink_(plain_fd);
+  sink_(std::move(tcp), std::move(ssl), client);
 }
 
 void TlsTerminator::on_closing(TlsRelay& relay) {
@@ -155,6 +157,10 @@ void TlsTerminator::on_closed(TlsRelay& relay) {
   if (relay.handshaking) {
     relay.handshaking = false;
     --handshaking_;
+  }
+  if (relay.relaying) {
+    relay.relaying = false;
+    --relaying_;
   }
   if (limits_) limits_->release(relay.client);
   relay.client = 0;

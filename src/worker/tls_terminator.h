@@ -1,8 +1,9 @@
 #pragma once
-// The TLS side of one worker: the current server context, the relays of its TLS clients
-// (see tls_relay.h), their handshake and close timers, and the read buffer they share. The
-// worker calls it from its loop; it calls the worker back with the plain end of each
-// connection whose handshake succeeded.
+// The TLS side of one worker: the current server context, the handshakes and relays of its
+// TLS clients (see tls_relay.h), their handshake and close timers, and the read buffer they
+// share. The worker calls it from its loop; it calls the worker back with the socket and
+// TLS state of each connection whose handshake succeeded, which the worker then serves
+// itself, or gives back for a relay when the connection must move to another worker.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -22,10 +23,11 @@ namespace sigver {
 
 class TlsTerminator {
  public:
-  // Receives the plain end of a new TLS connection, to treat as a freshly accepted socket.
-  using PlainSink = std::function<void(int plain_fd)>;
+  // Receives a TLS connection whose handshake is done, with the ticket its client's address
+  // is counted under (the receiver releases it).
+  using EstablishedSink = std::function<void(UniqueFd tcp, SslPtr ssl, uint32_t client)>;
 
-  TlsTerminator(EventLoop& loop, PlainSink sink);
+  TlsTerminator(EventLoop& loop, EstablishedSink sink);
   ~TlsTerminator();
   TlsTerminator(const TlsTerminator&) = delete;
   TlsTerminator& operator=(const TlsTerminator&) = delete;
@@ -41,15 +43,20 @@ class TlsTerminator {
   void update_tickets(std::string_view encoded_tickets);
   void set_timeouts(double handshake_seconds, double close_seconds);
   // The worker's limits: pending handshakes are bounded by max_pending_handshakes (the
-  // oldest is dropped), and a client's address is released when its relay ends. Without
-  // them (unit tests) nothing is bounded or counted.
+  // oldest is dropped), and a client's address is released when its handshake fails or its
+  // relay ends. Without them (unit tests) nothing is bounded or counted.
   void set_limits(WorkerLimits* limits) { limits_ = limits; }
 
   // Takes ownership of an accepted TCP socket and starts its TLS handshake. `client` is the
-  // ticket its address was counted under (released when the relay ends). The relay's
-  // socketpair is made first: false when that failed for want of descriptors (the client
-  // was closed before any TLS work; the caller should pause accepting).
-  bool accept(int tcp_fd, uint32_t client = 0);
+  // ticket its address was counted under (passed on with the connection, or released).
+  void accept(int tcp_fd, uint32_t client = 0);
+  // Takes back an established connection that must move to another worker: its socket and
+  // TLS state stay here in a relay, and the returned end B of the relay's socketpair
+  // stands in for it. `unsent`: bytes not written to the client yet, written first.
+  // `client` is released when the relay ends. Returns an empty fd on failure: without a
+  // socketpair (errno: out of descriptors) `tcp` and `ssl` are left untouched; if the
+  // relay could not be registered they are closed (and `tcp` is empty).
+  UniqueFd start_relay(UniqueFd& tcp, SslPtr& ssl, uint32_t client, std::string_view unsent);
 
   // Loop hooks: the earliest deadline (0 = work is waiting, UINT64_MAX = none); expire
   // timers and pump relays with bytes waiting inside OpenSSL; free the relays closed
@@ -61,7 +68,9 @@ class TlsTerminator {
   // side.
   void begin_stop();
   bool idle() const { return relays_.empty(); }
-  size_t size() const { return relays_.size(); }
+  size_t size() const { return relays_.size(); }  // handshakes and relays
+  // Descriptors they hold: one per handshake, two per relay.
+  size_t descriptors() const { return relays_.size() + relaying_; }
   uint64_t handshakes() const { return handshakes_; }    // completed TLS handshakes
   uint64_t resumptions() const { return resumptions_; }  // of which resumed by a ticket
 
@@ -69,14 +78,14 @@ class TlsTerminator {
   EventLoop& loop() { return loop_; }
   char* scratch() { return scratch_.get(); }
   static constexpr size_t kScratchSize = 64 * 1024;
-  void on_established(TlsRelay& relay, int plain_fd, bool resumed);
+  void on_established(TlsRelay& relay, UniqueFd tcp, SslPtr ssl, bool resumed);
   void on_closing(TlsRelay& relay);
   void on_closed(TlsRelay& relay);
   void pump_again(TlsRelay& relay);
 
  private:
   EventLoop& loop_;
-  PlainSink sink_;
+  EstablishedSink sink_;
   TicketKeyTable tickets_;  // before ctx_: every context points at it
   SslCtxPtr ctx_;
   std::unique_ptr<char[]> scratch_;
@@ -86,7 +95,8 @@ class TlsTerminator {
   DeadlineQueue handshake_timers_;
   DeadlineQueue closing_timers_;
   WorkerLimits* limits_ = nullptr;
-  size_t handshaking_ = 0;  // relays still in their TLS handshake
+  size_t handshaking_ = 0;  // objects still in their TLS handshake
+  size_t relaying_ = 0;     // relays (with a socketpair)
   uint64_t handshakes_ = 0;
   uint64_t resumptions_ = 0;
   uint64_t handshake_ms_ = 10000;

@@ -193,7 +193,7 @@ void Worker::start_record(Connection& c) {
   record->opened_ms = loop_.now_ms();
   sockaddr_storage address{};
   socklen_t size = sizeof address;
-  if (::getpeername(c.fd.get(), reinterpret_cast<sockaddr*>(&address), &size) == 0) {
+  if (::getpeername(c.transport.fd(), reinterpret_cast<sockaddr*>(&address), &size) == 0) {
     char host[INET6_ADDRSTRLEN] = "-";
     uint16_t port = 0;
     if (address.ss_family == AF_INET) {

@@ -1,7 +1,8 @@
 // Passing connections between workers, and the other messages a worker's queue carries.
 // The accepting worker sends the socket and every byte it has read from it to the owner's
 // queue; the owner parses the same bytes again, so nothing the client sent is lost or
-// reordered. Only the fd and raw bytes cross processes.
+// reordered. Only the fd and raw bytes cross processes; a TLS connection's TLS state stays
+// with the accepting worker, which relays for it (tls_relay.h).
 #include <cerrno>
 #include <cstring>
 
@@ -12,8 +13,18 @@
 
 namespace sigver {
 void Worker::hand_off(Connection& c, int owner) {
+  // A TLS connection leaves its TLS state here, in a relay: the owner gets its plain end.
+  if (c.transport.tls() && !relay_tls(c)) {
+    if (c.transport.fd() < 0) {
+      destroy(c);
+    } else {
+      WorkerStats::add(stats_.handoff_failures);
+      refuse(c, ws::UpgradeStatus::kUnavailable, "server busy, please retry later");
+    }
+    return;
+  }
   const int queue = owner < static_cast<int>(setup_.outboxes.size()) ? setup_.outboxes[owner] : -1;
-  const int fd = c.fd.get();
+  const int fd = c.transport.fd();
   int err = queue < 0 ? EBADF : c.in.size() + 1 > kQueueMessageMax ? EMSGSIZE : 0;
   if (!err) err = channel_send(queue, ChannelType::kHandoff, c.in.view(), &fd, 1);
   if (!err) {
@@ -30,7 +41,7 @@ void Worker::hand_off(Connection& c, int owner) {
     if (!c.parked) {
       c.parked = true;
       c.handoff_owner = static_cast<int16_t>(owner);
-      loop_.modify(c.fd.get(), 0, &c);
+      loop_.modify(c.transport.fd(), 0, &c);
       parked_.push_back(&c);
     }
     return;
@@ -39,7 +50,7 @@ void Worker::hand_off(Connection& c, int owner) {
             std::strerror(err));
   WorkerStats::add(stats_.handoff_failures);
   if (c.parked) unpark(c);
-  loop_.modify(c.fd.get(), EPOLLIN, &c);
+  loop_.modify(c.transport.fd(), EPOLLIN, &c);
   refuse(c, ws::UpgradeStatus::kUnavailable, "server busy, please retry later");
 }
 
@@ -114,7 +125,7 @@ void Worker::receive_queue() {
 void Worker::adopt(int fd, const char* bytes, size_t size) {
   ++handoffs_received_;
   // Counted here from now on: the sender stopped counting it when it let go.
-  Connection& c = add_connection(fd, limits_.track(fd));
+  Connection& c = add_connection(Transport(fd), limits_.track(fd));
   if (c.state == ConnState::kClosed) return;
   c.adopted = true;
   if (c.record) c.record->bytes_in += size;  // what the first worker read of it

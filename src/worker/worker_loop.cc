@@ -24,6 +24,9 @@ constexpr size_t kScratchSize = 64 * 1024;
 constexpr int kAcceptBatch = 128;  // accepts per wake-up per listener: keeps loops fair
 constexpr int kReadRounds = 4;     // reads per readable event before serving others
 constexpr uint64_t kAcceptPauseMs = 100;
+// Descriptors a TLS client may need: its socket, and a relay's socketpair should its key
+// belong to another worker (one end stays, the other leaves with the handoff).
+constexpr size_t kTlsDescriptors = 3;
 // Descriptors kept free for what a queue message may bring (up to kChannelMaxFds) and for
 // the loop itself; less under a small open-file limit, where messages carry few.
 size_t inbox_reserve(size_t open_file_limit) {
@@ -169,7 +172,10 @@ bool Worker::start() {
   apply_limits();
   open_access_log();
   if (!setup_.tls_listeners.empty()) {
-    tls_ = std::make_unique<TlsTerminator>(loop_, [this](int fd) { add_connection(fd); });
+    tls_ =
+        std::make_unique<TlsTerminator>(loop_, [this](UniqueFd tcp, SslPtr ssl, uint32_t client) {
+          add_tls_connection(std::move(tcp), std::move(ssl), client);
+        });
     tls_->set_timeouts(config_.handshake_timeout, config_.close_timeout);
     tls_->set_limits(&limits_);
     std::string error;
@@ -204,6 +210,7 @@ int Worker::run() {
     close_overflowed();
     run_timers();
     if (!parked_.empty()) retry_parked();
+    if (!read_again_.empty()) read_pending_again();
     if (!migrations_.empty()) finish_migrations(true);
     close_overflowed();
     flush_all();
@@ -214,6 +221,7 @@ int Worker::run() {
     update_inbox();
     limits_.log().tick(loop_.now_ms());
     publish_stats();
+    std::erase_if(read_again_, [](Connection* c) { return c->state == ConnState::kClosed; });
     graveyard_.clear();
     closed_listeners_.clear();
     if (tls_) tls_->end_iteration();
@@ -265,7 +273,7 @@ bool Worker::accept_from(int listen_fd, bool tls, bool draining) {
         // very work a flood from one address wants us to do. A browser shows both alike.
         ::close(fd);
       } else {
-        refuse(add_connection(fd), ws::UpgradeStatus::kUnavailable,
+        refuse(add_connection(Transport(fd)), ws::UpgradeStatus::kUnavailable,
                "too many connections from your address, retry later");
       }
       continue;
@@ -274,14 +282,24 @@ bool Worker::accept_from(int listen_fd, bool tls, bool draining) {
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (tls) {
-      // Its plain end comes back through add_connection(). Out of descriptors for the
-      // relay: the client was refused; the others wait in the backlog a moment.
-      if (!tls_->accept(fd, client)) {
+      // Refused now, for the price of an accept, rather than after a whole TLS handshake
+      // when no descriptor is left for the connection (and, should its key belong to
+      // another worker, for a relay's socketpair). The others wait in the backlog a moment.
+      if (open_file_limit_ != 0 && descriptors_in_use() + kTlsDescriptors > open_file_limit_) {
+        ::close(fd);
+        limits_.release(client);
+        char what[160];
+        std::snprintf(what, sizeof what,
+                      "%zu of %zu descriptors in use: a TLS client closed before its handshake",
+                      descriptors_in_use(), open_file_limit_);
+        limits_.log().hit(Limit::kConnections, loop_.now_ms(), what);
         pause_accepting(loop_.now_ms() + kAcceptPauseMs);
         return false;
       }
+      // It comes back through add_tls_connection() once its handshake is done.
+      tls_->accept(fd, client);
     } else {
-      add_connection(fd, client);
+      add_connection(Transport(fd), client);
     }
   }
   return true;
@@ -329,8 +347,9 @@ void Worker::resume_accepting() {
   for (auto& l : listeners_) loop_.add(l->fd(), EPOLLIN, l.get());
 }
 
-Connection& Worker::add_connection(int fd, ClientCounts::Ticket client) {
-  auto conn = std::make_unique<Connection>(*this, fd, config_.max_message_size);
+Connection& Worker::add_connection(Transport transport, ClientCounts::Ticket client) {
+  const int fd = transport.fd();
+  auto conn = std::make_unique<Connection>(*this, std::move(transport), config_.max_message_size);
   Connection& c = *conn;
   c.slot = static_cast<uint32_t>(conns_.size());
   c.client = client;
@@ -348,8 +367,44 @@ Connection& Worker::add_connection(int fd, ClientCounts::Ticket client) {
   return c;
 }
 
+void Worker::add_tls_connection(UniqueFd tcp, SslPtr ssl, ClientCounts::Ticket client) {
+  Connection& c = add_connection(Transport(std::move(tcp), std::move(ssl)), client);
+  // The request may have arrived with the handshake's last flight: OpenSSL read it ahead,
+  // and epoll will not report it again.
+  if (c.state != ConnState::kClosed) on_readable(c);
+}
+
+bool Worker::relay_tls(Connection& c) {
+  if (!c.transport.tls()) return true;
+  UniqueFd tcp = c.transport.take_fd();
+  SslPtr ssl = c.transport.take_ssl();
+  const int tcp_fd = tcp.get();
+  loop_.remove(tcp_fd);
+  UniqueFd plain = tls_->start_relay(tcp, ssl, c.client, c.out.view());
+  if (!plain) {
+    const int err = errno;
+    if (tcp) {
+      c.transport = Transport(std::move(tcp), std::move(ssl));  // back as it was
+      loop_.add(tcp_fd, c.writing ? EPOLLIN | EPOLLOUT : EPOLLIN, &c);
+    }
+    CONN_WARN(c, "cannot relay a TLS connection to another worker: %s", std::strerror(err));
+    return false;
+  }
+  // The relay writes what was queued (before what B brings) and counts the client now.
+  c.out.release();
+  c.out_to_frame = 0;
+  c.client = ClientCounts::kNotCounted;
+  c.transport = Transport(plain.release());
+  c.writing = false;
+  if (!loop_.add(c.transport.fd(), EPOLLIN, &c)) {
+    LOG_ERROR("epoll_ctl(ADD) failed: %s", std::strerror(errno));
+    return false;
+  }
+  return true;
+}
+
 size_t Worker::descriptors_in_use() const {
-  return base_descriptors_ + conns_.size() + 2 * (tls_ ? tls_->size() : 0);
+  return base_descriptors_ + conns_.size() + (tls_ ? tls_->descriptors() : 0);
 }
 
 void Worker::update_inbox() {
@@ -399,21 +454,27 @@ void Worker::on_readable(Connection& c) {
     const bool own = c.state == ConnState::kOpen && !c.in.empty();
     const size_t room = own ? 16 * 1024 : kScratchSize;
     char* buf = own ? c.in.prepare(room) : scratch_.get();
-    ssize_t n = ::recv(c.fd.get(), buf, room, 0);
-    if (n == 0) {
-      CONN_DEBUG(c, "peer closed the connection");
+    const Transport::Result r = c.transport.read(buf, room);
+    if (r.bytes == 0) {
+      switch (r.status) {
+        case Transport::Status::kOk:
+        case Transport::Status::kWouldBlock:
+          // A TLS read may wait for writability (OpenSSL must send something first).
+          if (c.transport.read_waits_for_write()) arm_writable(c);
+          return;
+        case Transport::Status::kEof:
+          CONN_DEBUG(c, "peer closed the connection");
+          break;
+        case Transport::Status::kError:
+          CONN_DEBUG(c, "%s failed: %s", c.transport.tls() ? "TLS read" : "recv()",
+                     c.transport.tls() ? "TLS error" : std::strerror(errno));
+          break;
+      }
       note_end(c, 'c', 0);
       destroy(c);
       return;
     }
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-      CONN_DEBUG(c, "recv() failed: %s", std::strerror(errno));
-      note_end(c, 'c', 0);
-      destroy(c);
-      return;
-    }
-    const auto got = static_cast<size_t>(n);
+    const size_t got = r.bytes;
     if (c.record) c.record->bytes_in += got;
     switch (c.state) {
       case ConnState::kHandshake:
@@ -433,11 +494,35 @@ void Worker::on_readable(Connection& c) {
       case ConnState::kClosed:
         return;
     }
-    if (got < room) return;  // drained
+    // Drained, unless OpenSSL still holds bytes (then the next round takes them).
+    if (got < room && !c.transport.read_pending()) return;
+  }
+  // Stopped by the round limit: what the kernel holds is reported again by epoll, what
+  // OpenSSL holds is not.
+  if (c.state != ConnState::kClosed && c.transport.read_pending()) {
+    read_again_.push_back(&c);
   }
 }
 
-void Worker::on_writable(Connection& c) { flush(c); }
+void Worker::read_pending_again() {
+  std::vector<Connection*> waiting;
+  waiting.swap(read_again_);
+  for (Connection* c : waiting) {
+    if (c->state != ConnState::kClosed && !c->parked) on_readable(*c);
+  }
+}
+
+void Worker::arm_writable(Connection& c) {
+  if (c.writing) return;
+  c.writing = true;
+  loop_.modify(c.transport.fd(), EPOLLIN | EPOLLOUT, &c);
+}
+
+void Worker::on_writable(Connection& c) {
+  const bool read_waits = c.transport.read_waits_for_write();
+  flush(c);
+  if (read_waits && c.state != ConnState::kClosed) on_readable(c);
+}
 
 void Worker::mark_dirty(Connection& c) {
   if (c.dirty) return;
@@ -457,7 +542,8 @@ void Worker::flush_all() {
 
 void Worker::flush(Connection& c) {
   while (!c.out.empty()) {
-    ssize_t n = ::send(c.fd.get(), c.out.data(), c.out.size(), MSG_NOSIGNAL);
+    const Transport::Result r = c.transport.write(c.out.data(), c.out.size());
+    const auto n = static_cast<ssize_t>(r.bytes);
     if (n > 0) {
       if (c.record) c.record->bytes_out += static_cast<size_t>(n);
       if (static_cast<size_t>(n) < c.out.size()) {
@@ -468,20 +554,18 @@ void Worker::flush(Connection& c) {
       c.out.consume(static_cast<size_t>(n));
       continue;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-      if (!c.writing) {
-        c.writing = true;
-        loop_.modify(c.fd.get(), EPOLLIN | EPOLLOUT, &c);
-      }
+    if (r.status == Transport::Status::kWouldBlock) {
+      arm_writable(c);
       return;
     }
-    CONN_DEBUG(c, "send() failed: %s", std::strerror(errno));
+    CONN_DEBUG(c, "%s failed: %s", c.transport.tls() ? "TLS write" : "send()",
+               c.transport.tls() ? "TLS error" : std::strerror(errno));
     destroy(c);
     return;
   }
-  if (c.writing) {
+  if (c.writing && !c.transport.read_waits_for_write()) {
     c.writing = false;
-    loop_.modify(c.fd.get(), EPOLLIN, &c);
+    loop_.modify(c.transport.fd(), EPOLLIN, &c);
   }
   if (c.state == ConnState::kClosing) {
     if (c.close_after_flush) {
@@ -490,7 +574,7 @@ void Worker::flush(Connection& c) {
       // Our close frame (or HTTP error) is out: half-close and wait for the peer's EOF, so
       // unread bytes on our side never turn into a reset that eats that last message.
       c.shut_down = true;
-      ::shutdown(c.fd.get(), SHUT_WR);
+      c.transport.shutdown_write();
     }
   }
 }
@@ -533,8 +617,8 @@ uint32_t Worker::round_trip_us(Peer& peer) {
   tcp_info info{};
   socklen_t size = sizeof info;
   // A TLS client's connection here is the relay's socketpair: no TCP_INFO, so 0 (unknown).
-  if (::getsockopt(static_cast<Connection&>(peer).fd.get(), IPPROTO_TCP, TCP_INFO, &info, &size) !=
-      0) {
+  if (::getsockopt(static_cast<Connection&>(peer).transport.fd(), IPPROTO_TCP, TCP_INFO, &info,
+                   &size) != 0) {
     return 0;
   }
   return info.tcpi_rtt;
@@ -578,8 +662,8 @@ void Worker::destroy(Connection& c) {
   DeadlineQueue::remove(c);
   // Deregister explicitly: after a handoff the socket is still open in another process,
   // and epoll keeps reporting an open file description until every copy is closed.
-  loop_.remove(c.fd.get());
-  c.fd.reset();
+  loop_.remove(c.transport.fd());
+  c.transport.reset();
   c.state = ConnState::kClosed;
   c.in.release();
   c.out.release();
@@ -602,6 +686,7 @@ int Worker::next_timeout_ms() {
     if (DeadlineNode* n = q->front()) next = std::min(next, n->deadline_ms);
   }
   if (tls_) next = std::min(next, tls_->next_deadline_ms());
+  if (!read_again_.empty()) next = loop_.now_ms();
   next = std::min(next, limits_.log().next_deadline_ms());
   if (!accepting_ && !stopping_) next = std::min(next, accept_resume_ms_);
   if (stopping_) next = std::min(next, stop_deadline_ms_);

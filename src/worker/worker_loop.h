@@ -72,8 +72,18 @@ class Worker final : public PeerOutput {
   // update_accepting()).
   void pause_accepting(uint64_t resume_at_ms);
   void resume_accepting();
-  Connection& add_connection(int fd, ClientCounts::Ticket client = ClientCounts::kNotCounted);
+  Connection& add_connection(Transport transport,
+                             ClientCounts::Ticket client = ClientCounts::kNotCounted);
+  // A TLS client whose handshake is done, served on its TLS socket (tls_terminator.h).
+  void add_tls_connection(UniqueFd tcp, SslPtr ssl, ClientCounts::Ticket client);
+  // Before a connection moves to another worker: a TLS one becomes the plain end of a relay
+  // that keeps its TLS state here (with what it had not sent yet). False when that failed
+  // (the connection stays as it was, or is gone if its socket was lost).
+  bool relay_tls(Connection& c);
   void on_readable(Connection& c);
+  // Connections whose last read stopped at the round limit with bytes inside OpenSSL.
+  void read_pending_again();
+  void arm_writable(Connection& c);
   void on_writable(Connection& c);
   void handle_handshake(Connection& c);
   // Passes a connection whose key another worker owns to that worker (worker_handoff.cc).
@@ -181,6 +191,7 @@ class Worker final : public PeerOutput {
   std::vector<std::unique_ptr<Connection>> conns_;
   std::vector<std::unique_ptr<Connection>> graveyard_;  // closed this iteration
   std::vector<Connection*> dirty_;
+  std::vector<Connection*> read_again_;  // see read_pending_again()
   std::vector<Connection*> overflowed_;
   DeadlineQueue handshake_timers_;
   DeadlineQueue heartbeat_timers_;  // the protocol's timers of one heartbeat interval

@@ -103,6 +103,14 @@ void Worker::migrate_group(const std::string& key, int owner) {
   if (peers.empty()) return;
   for (Connection* c : peers) {
     if (c->state == ConnState::kOpen) flush(*c);
+    // A TLS peer's TLS state stays here, in a relay; its plain end moves.
+    if (c->state == ConnState::kOpen && !relay_tls(*c)) {
+      if (c->transport.fd() < 0) {
+        destroy(*c);
+        continue;
+      }
+      close_with(*c, ws::close_code::kGoingAway, "server reconfiguring, please reconnect");
+    }
     if (c->state == ConnState::kOpen && carried_bytes(*c, key.size()) + 1 > kQueueMessageMax) {
       close_with(*c, ws::close_code::kGoingAway, "server reconfiguring, please reconnect");
     }
@@ -138,7 +146,7 @@ void Worker::migrate_group(const std::string& key, int owner) {
     m.assembled = c.reader.assembled();
     m.in = c.in.view();
     m.out = c.out.view();
-    int err = send_waiting(queue, encode_migrated_peer(m), c.fd.get());
+    int err = send_waiting(queue, encode_migrated_peer(m), c.transport.fd());
     if (err) {
       LOG_ERROR("cannot move a peer of a group to worker %d: %s; closing it", owner,
                 std::strerror(err));
@@ -191,7 +199,8 @@ void Worker::receive_migrated_peer(ChannelMessage& msg) {
     LOG_ERROR("duplicate peer in a group move: dropped");
     return;
   }
-  auto conn = std::make_unique<Connection>(*this, msg.fds[0].release(), config_.max_message_size);
+  auto conn = std::make_unique<Connection>(*this, Transport(msg.fds[0].release()),
+                                           config_.max_message_size);
   conn->state = ConnState::kOpen;
   conn->adopted = true;
   if (h.assembling) {
@@ -229,14 +238,14 @@ void Worker::finish_migrations(bool expired_only) {
       c.number = ++connection_numbers_;
       // Its unsent output may begin inside a frame but ends with a whole one.
       c.out_to_frame = static_cast<uint32_t>(c.out.size());
-      c.client = limits_.track(c.fd.get());  // the sender stopped counting it
+      c.client = limits_.track(c.transport.fd());  // the sender stopped counting it
       if (access_log_.enabled()) start_record(c);
       conns_.push_back(std::move(conn));
       installed.push_back(&c);
     }
     protocols_.import_key(pending.key, arrived);
     for (Connection* c : installed) {
-      if (!loop_.add(c->fd.get(), EPOLLIN, c)) {
+      if (!loop_.add(c->transport.fd(), EPOLLIN, c)) {
         LOG_ERROR("epoll_ctl(ADD) failed: %s", std::strerror(errno));
         destroy(*c);
         continue;

@@ -12,6 +12,7 @@
 #include "support/harness.h"
 #include "support/test_certs.h"
 #include "support/tls_client.h"
+#include "support/worker_probe.h"
 
 namespace sigver::itest {
 namespace {
@@ -77,6 +78,17 @@ class TlsTest : public SigverTest {
     ASSERT_NO_FATAL_FAILURE(ExpectContentAtMember(member, "hello-member", id));
   }
 
+  // One pair per element, each relaying both ways once all are made.
+  void MakeTlsPairsAndRelay(std::vector<Peer>& members, std::vector<Peer>& joiners,
+                            std::vector<uint32_t>& ids) {
+    for (size_t g = 0; g < members.size(); ++g) {
+      ASSERT_NO_FATAL_FAILURE(MakeTlsPair(members[g], joiners[g], ids[g])) << "group " << g;
+    }
+    for (size_t g = 0; g < members.size(); ++g) {
+      ASSERT_NO_FATAL_FAILURE(ExpectRelay(members[g], joiners[g], ids[g], std::to_string(g)));
+    }
+  }
+
   // Both directions of an existing pair still work.
   void ExpectRelay(Peer& member, Peer& joiner, uint32_t id, const std::string& tag) {
     ASSERT_TRUE(joiner.send_content(0, "up-" + tag)) << joiner.error();
@@ -137,17 +149,40 @@ TEST_F(TlsTest, GroupsFormAndRelayAcrossFourWorkers) {
   constexpr int kGroups = 12;
   std::vector<Peer> members(kGroups), joiners(kGroups);
   std::vector<uint32_t> ids(kGroups);
-  for (int g = 0; g < kGroups; ++g) {
-    ASSERT_NO_FATAL_FAILURE(MakeTlsPair(members[g], joiners[g], ids[g])) << "group " << g;
-  }
-  for (int g = 0; g < kGroups; ++g) {
-    ASSERT_NO_FATAL_FAILURE(ExpectRelay(members[g], joiners[g], ids[g], std::to_string(g)));
-  }
+  ASSERT_NO_FATAL_FAILURE(MakeTlsPairsAndRelay(members, joiners, ids));
   // With 4 workers most keys belong to another worker than the one the kernel picked: the
   // plain ends of those TLS connections were handed off.
   const std::string log = server().log_text();
   EXPECT_GT(Count(log, "handed off a connection"), 0u) << "no handoff happened";
   EXPECT_GT(Count(log, "TLS handshake done"), 2u * kGroups - 1);
+}
+
+// With one worker every key is its own: each wss peer is served on its TLS socket, one
+// descriptor per peer (a relay would add both ends of a socketpair), and the error log
+// names the client's real address.
+TEST_F(TlsTest, OneWorkerServesWssPeersDirectlyOnTheirTlsSockets) {
+  ASSERT_NO_FATAL_FAILURE(StartTls(1));
+  const std::vector<pid_t> workers = ChildPids(server().pid());
+  ASSERT_EQ(workers.size(), 1u);
+  const int before = OpenFdCount(workers[0]);
+  ASSERT_GT(before, 0);
+  constexpr int kGroups = 20;
+  std::vector<Peer> members(kGroups), joiners(kGroups);
+  std::vector<uint32_t> ids(kGroups);
+  ASSERT_NO_FATAL_FAILURE(MakeTlsPairsAndRelay(members, joiners, ids));
+  const int held = OpenFdCount(workers[0]) - before;
+  EXPECT_GE(held, 2 * kGroups);
+  EXPECT_LT(held, 2 * kGroups + 5) << "more than one descriptor per wss peer: relayed?";
+  // A refused upgrade over TLS is logged with the client's address, not the relay's.
+  WsClient probe;
+  ASSERT_TRUE(probe.connect(proxy_->port()));
+  ASSERT_TRUE(probe.send_raw("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(WaitForLog("rejected upgrade request"));
+  const std::string log = server().log_text();
+  const size_t at = log.find("rejected upgrade request");
+  const std::string line = log.substr(at, log.find('\n', at) - at);
+  EXPECT_NE(line.find("client: 127.0.0.1:"), std::string::npos) << line;
+  EXPECT_EQ(Count(log, "handed off a connection"), 0u);
 }
 
 // A smaller worker count retires workers, but the TLS sessions they terminate cannot move:

@@ -1,6 +1,8 @@
-// The TLS relay in one process: a TlsTerminator on a real event loop, a blocking OpenSSL
-// client in a thread on one end of a socketpair, and the plain end the terminator hands out
-// read and written by the test like the worker's plain path would.
+// The TLS side in one process: a TlsTerminator on a real event loop, a blocking OpenSSL
+// client in a thread on one end of a socketpair. Each established connection is either
+// turned into a relay at once (as for a key another worker owns), whose plain end the test
+// reads and writes like the owner's plain path would, or kept as a Transport that the test
+// serves directly, as the worker does for the keys it owns.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <openssl/err.h>
@@ -12,12 +14,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <thread>  // std::jthread
 
 #include "../integration/support/test_certs.h"
 #include "worker/tls_terminator.h"
+#include "worker/transport.h"
 
 namespace sigver {
 namespace {
@@ -104,7 +108,15 @@ class TlsRelayTest : public ::testing::Test {
     ASSERT_TRUE(certs_.create(error)) << error;
     ASSERT_TRUE(Material(material_, error)) << error;
     terminator_ =
-        std::make_unique<TlsTerminator>(loop_, [this](int fd) { plain_.emplace_back(fd); });
+        std::make_unique<TlsTerminator>(loop_, [this](UniqueFd tcp, SslPtr ssl, uint32_t client) {
+          if (direct_) {
+            served_.emplace_back(std::move(tcp), std::move(ssl));
+            return;
+          }
+          UniqueFd plain = terminator_->start_relay(tcp, ssl, client, unsent_);
+          EXPECT_TRUE(plain) << std::strerror(errno);
+          plain_.push_back(std::move(plain));
+        });
     terminator_->set_timeouts(5, 1);
     ASSERT_TRUE(terminator_->start(material_, error)) << error;
     client_ctx_.reset(SSL_CTX_new(TLS_client_method()));
@@ -169,7 +181,10 @@ class TlsRelayTest : public ::testing::Test {
   TlsMaterial material_;
   EventLoop loop_;
   std::unique_ptr<TlsTerminator> terminator_;
-  std::vector<UniqueFd> plain_;
+  std::vector<UniqueFd> plain_;    // relays' plain ends
+  bool direct_ = false;            // keep established connections as transports instead
+  std::vector<Transport> served_;  // ... here
+  std::string unsent_;             // what a new relay writes first
   SslCtxPtr client_ctx_;
 };
 
@@ -504,6 +519,71 @@ TEST_F(TlsRelayTest, StopDropsOnlyHandshakingClients) {
   ::send(plain_[0].get(), "ok", 2, 0);
   ASSERT_TRUE(RunUntil([&] { return done.load(); }));
   EXPECT_EQ(echo, "ok");
+  plain_[0].reset();
+  ASSERT_TRUE(RunUntil([&] { return terminator_->idle(); }));
+}
+
+TEST_F(TlsRelayTest, EstablishedConnectionIsServedDirectlyOnItsTlsSocket) {
+  direct_ = true;
+  std::atomic<bool> done{false};
+  std::string reply;
+  bool close_notify = false;
+  std::jthread client_thread = StartClient(
+      [&](Client& c) {
+        if (!c.Handshake(client_ctx_.get())) return;
+        c.Write("GET /key HTTP/1.1\r\n\r\n");
+        reply = c.Read(5);
+        close_notify = c.ReadsCloseNotify();
+        c.Write("after");  // reading stays open after our close_notify
+      },
+      done);
+  ASSERT_TRUE(RunUntil([&] { return served_.size() == 1; }));
+  EXPECT_EQ(terminator_->size(), 0u) << "nothing of the connection is left in the terminator";
+  EXPECT_EQ(terminator_->handshakes(), 1u);
+  Transport& t = served_[0];
+  EXPECT_TRUE(t.tls());
+  std::string got;
+  char buf[256];
+  ASSERT_TRUE(RunUntil([&] {
+    const Transport::Result r = t.read(buf, sizeof buf);
+    got.append(buf, r.bytes);
+    return got.size() >= 21 || r.status == Transport::Status::kError;
+  }));
+  EXPECT_EQ(got, "GET /key HTTP/1.1\r\n\r\n");
+  const Transport::Result w = t.write("hello", 5);
+  EXPECT_EQ(w.bytes, 5u);
+  EXPECT_EQ(w.status, Transport::Status::kOk);
+  t.shutdown_write();
+  got.clear();
+  Transport::Status last = Transport::Status::kOk;
+  ASSERT_TRUE(RunUntil([&] {
+    const Transport::Result r = t.read(buf, sizeof buf);
+    got.append(buf, r.bytes);
+    last = r.status;
+    return last == Transport::Status::kEof || last == Transport::Status::kError;
+  }));
+  EXPECT_EQ(got, "after");
+  EXPECT_EQ(last, Transport::Status::kEof);
+  ASSERT_TRUE(RunUntil([&] { return done.load(); }));
+  EXPECT_EQ(reply, "hello");
+  EXPECT_TRUE(close_notify);
+}
+
+TEST_F(TlsRelayTest, RelayOfAnEstablishedConnectionWritesWhatWasUnsentFirst) {
+  unsent_ = "queued before the move;";
+  std::atomic<bool> done{false};
+  std::string reply;
+  std::jthread client_thread = StartClient(
+      [&](Client& c) {
+        if (!c.Handshake(client_ctx_.get())) return;
+        reply = c.Read(unsent_.size() + 5);
+      },
+      done);
+  ASSERT_TRUE(RunUntil([&] { return plain_.size() == 1; }));
+  ASSERT_EQ(::send(plain_[0].get(), "after", 5, 0), 5);
+  ASSERT_TRUE(RunUntil([&] { return done.load(); }));
+  EXPECT_EQ(reply, "queued before the move;after");
+  EXPECT_EQ(terminator_->descriptors(), 2u);  // the client's socket and end A
   plain_[0].reset();
   ASSERT_TRUE(RunUntil([&] { return terminator_->idle(); }));
 }
