@@ -14,7 +14,19 @@
 #      spoken in either generation); handshake (upgrade, join answer, leave) per peer for a
 #      silent generation-1 peer (netflux 3: it waits out the detection), a generation-1 peer
 #      that speaks first, and a generation-2 peer (connect -> connected); and the join
-#      latency of a netflux-3-like peer with `generations = 1` against `generations = 1 2`.
+#      latency of a netflux-3-like peer with `generations = 1` against `generations = 1 2`;
+#   6. wss and workers (issue 11), BENCH_WSS_ROUNDS times, the order of the servers reversed
+#      every other round, medians in the table: ws:// relay CPU per round trip and handshake
+#      CPU per connection of the floor (tools/floor_server.cc: the kernel's loopback alone)
+#      and sigverd with 1, 2 and 4 workers; wss:// (sigverd's listen_tls, an ECDSA P-256
+#      throwaway certificate made here with openssl) relay CPU per round trip, CPU per full
+#      TLS handshake and memory (PSS) per idle peer with 1, 2 and 4 workers, and the same
+#      with Debian's nginx in front (TLS there, WebSocket proxied to sigverd's plain
+#      listener, 1 worker; nginx's processes counted with sigverd's); then the ratios wss/ws,
+#      sigverd wss/nginx in front, 4/1 workers and sigverd/floor. Every server there serves
+#      generation 1 only (`generations = 1`), so a silent peer's join is not delayed by the
+#      detection and the floor, which speaks generation 1, does the same job. Session
+#      resumption is measured by tools/tls_resume_cost.py, not here.
 # Each measure gets a freshly started server. The load generator is tools/bench/*.cc, built
 # here with g++. The reference is installed in a temporary directory with npm (its native
 # `uws` dependency no longer builds, so a small shim over `ws` stands in for it, as in
@@ -31,6 +43,11 @@
 #   BENCH_NO_REFERENCE=1 skips the Node server;  BENCH_VERBOSE=1 prints every raw figure.
 #   BENCH_GEN_ONLY=1 runs only section 5;  BENCH_NO_GEN=1 skips it;  BENCH_CALLGRIND=1 adds
 #   tools/bench/callgrind.sh's instructions per round trip of both generations (a minute more).
+#   BENCH_WSS_ROUNDS [3]  BENCH_WSS_ROUND_TRIPS [50000]  BENCH_WSS_SECONDS [10] (relay bounds)
+#   BENCH_WSS_HS_CONNECTIONS [20000]  BENCH_WSS_HS_SECONDS [3] (handshake bounds, at
+#   BENCH_HS_CONCURRENCY at once)  BENCH_WSS_IDLE_PEERS [5000] (at most 9000: nginx holds two
+#   descriptors per peer)  BENCH_WSS_HOLD [11] (> 2 heartbeat rounds);  BENCH_WSS_ONLY=1 runs
+#   only section 6;  BENCH_NO_WSS=1 skips it;  BENCH_NO_NGINX=1 leaves nginx out of it.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -53,6 +70,19 @@ HS_CONNECTIONS="${BENCH_HS_CONNECTIONS:-20000}"
 HS_SECONDS="${BENCH_HS_SECONDS:-3}"
 HS_CONCURRENCY="${BENCH_HS_CONCURRENCY:-64}"
 JOIN_PEERS="${BENCH_JOIN_PEERS:-60}"
+WSS_ROUNDS="${BENCH_WSS_ROUNDS:-3}"
+WSS_ROUND_TRIPS="${BENCH_WSS_ROUND_TRIPS:-50000}"
+WSS_SECONDS="${BENCH_WSS_SECONDS:-10}"
+WSS_HS_CONNECTIONS="${BENCH_WSS_HS_CONNECTIONS:-20000}"
+WSS_HS_SECONDS="${BENCH_WSS_HS_SECONDS:-3}"
+WSS_IDLE_PEERS="${BENCH_WSS_IDLE_PEERS:-5000}"
+WSS_HOLD="${BENCH_WSS_HOLD:-11}"
+# Which sections run: 1-4 (main), 5 (gen), 6 (wss).
+run_main=1 run_gen=1 run_wss=1
+[[ "${BENCH_GEN_ONLY:-}" != 1 ]] || run_main=0 run_wss=0
+[[ "${BENCH_WSS_ONLY:-}" != 1 ]] || run_main=0 run_gen=0
+[[ "${BENCH_NO_GEN:-}" != 1 ]] || run_gen=0
+[[ "${BENCH_NO_WSS:-}" != 1 ]] || run_wss=0
 CASES=(unmasked bad-opcode huge-length bad-protobuf)
 
 log() { echo "bench: $*" >&2; }
@@ -64,7 +94,7 @@ log() { echo "bench: $*" >&2; }
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/sigver-bench.XXXXXX")"
 server_pid=""
-server_tree=""
+proxy_pid="" # nginx in front of server_pid (section 6)
 
 # True while PID exists and is not a zombie (kill -0 cannot tell a zombie apart).
 alive() {
@@ -82,23 +112,28 @@ descendants() {
   done
 }
 
-# Stops the server this script started: TERM to its root, KILL to whatever of its tree is
-# left after 5 s (only PIDs recorded as its descendants).
-stop_server() {
-  [[ -n "$server_pid" ]] || return 0
-  server_tree="$server_tree $(descendants "$server_pid" | tr '\n' ' ')"
-  kill -TERM "$server_pid" 2>/dev/null || true
+# stop_tree PID: TERM to PID (a process this script started), KILL to whatever of its tree is
+# left after 5 s (only PIDs recorded as its descendants before the TERM).
+stop_tree() {
+  local root="$1" tree pid
+  tree="$(descendants "$root" | tr '\n' ' ')"
+  kill -TERM "$root" 2>/dev/null || true
   for _ in $(seq 50); do
-    alive "$server_pid" || break
+    alive "$root" || break
     sleep 0.1
   done
-  local pid
-  for pid in $server_pid $server_tree; do
+  for pid in $root $tree; do
     if alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
   done
-  wait "$server_pid" 2>/dev/null || true
+  wait "$root" 2>/dev/null || true
+}
+
+# Stops the servers this script started: the proxy in front first, then the server.
+stop_server() {
+  [[ -z "$proxy_pid" ]] || stop_tree "$proxy_pid"
+  [[ -z "$server_pid" ]] || stop_tree "$server_pid"
+  proxy_pid=""
   server_pid=""
-  server_tree=""
 }
 
 cleanup() {
@@ -125,7 +160,7 @@ fi
 # ---- The reference server, outside the repository ----
 reference=""
 install_reference() {
-  if [[ "${BENCH_NO_REFERENCE:-}" == 1 || "${BENCH_GEN_ONLY:-}" == 1 ]]; then
+  if [[ "${BENCH_NO_REFERENCE:-}" == 1 || $run_main == 0 ]]; then
     echo "skipped (BENCH_NO_REFERENCE=1)"
     return 1
   fi
@@ -169,37 +204,61 @@ else
 fi
 
 # ---- Servers ----
-# Waits until 127.0.0.1:PORT accepts a TCP connection (up to 10 s); false if it never does.
+# wait_accepting PORT [PID]: waits until 127.0.0.1:PORT accepts a TCP connection (up to 10 s);
+# false if it never does or PID (default: the server) exits.
 wait_accepting() {
   for _ in $(seq 100); do
-    alive "$server_pid" || return 1
+    alive "${2:-$server_pid}" || return 1
     if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
     sleep 0.1
   done
   return 1
 }
 
-# start_server NAME [GENERATIONS]: starts the server NAME (wN: sigverd with N workers, or
-# node) on a new free port; sigverd serves GENERATIONS ([protocol] generations, default
-# "1 2" as in conf/sigver.conf).
+# A free port other than PORT (two picks in a row may give the same one).
+free_port_besides() {
+  local other
+  for _ in $(seq 10); do
+    other="$("$TOOL" free-port)"
+    [[ "$other" == "$1" ]] || break
+  done
+  echo "$other"
+}
+
+# start_server NAME [GENERATIONS [tls]]: starts the server NAME (wN: sigverd with N workers,
+# node, or floor: tools/floor_server.cc) on a new free port; sigverd serves GENERATIONS
+# ([protocol] generations, default "1 2" as in conf/sigver.conf), and with "tls" also wss://
+# on another port with the certificate of section 6. The load generator is then pointed at
+# tool_port (the wss:// one if any) and measures tool_pids.
 start_server() {
   port="$("$TOOL" free-port)"
-  local log_file="$work/$1.log"
+  local log_file="$work/$1.log" tls_port=""
+  [[ "${3:-}" != tls ]] || tls_port="$(free_port_besides "$port")"
   case "$1" in
     w*)
       # The load comes from a few loopback addresses and sends as fast as the server relays:
       # the per-address limit is off and the message rate set far above the load, so that
       # its check still runs on every message (its cost is part of the figures).
-      printf '[server]\nlisten = 127.0.0.1:%s\nworker_processes = %s\n[protocol]\ngenerations = %s\n[limits]\nmax_connections_per_ip = 0\nmax_messages_per_second = 1000000\n[log]\nlog_level = warn\n' \
-        "$port" "${1#w}" "${2:-1 2}" >"$work/$1.conf"
+      {
+        printf '[server]\nlisten = 127.0.0.1:%s\nworker_processes = %s\n' "$port" "${1#w}"
+        [[ -z "$tls_port" ]] || printf 'listen_tls = 127.0.0.1:%s\n[tls]\ncertificate = %s\ncertificate_key = %s\n' \
+          "$tls_port" "$cert" "$cert_key"
+        printf '[protocol]\ngenerations = %s\n[limits]\nmax_connections_per_ip = 0\nmax_messages_per_second = 1000000\n[log]\nlog_level = warn\n' \
+          "${2:-1 2}"
+      } >"$work/$1.conf"
       "$SIGVERD" -c "$work/$1.conf" >>"$log_file" 2>&1 &
       ;;
     node)
       node "$reference" -h 127.0.0.1 -p "$port" >>"$log_file" 2>&1 &
       ;;
+    floor)
+      "$FLOOR" "$port" >>"$log_file" 2>&1 &
+      ;;
   esac
   server_pid=$!
-  if ! wait_accepting "$port"; then
+  tool_port="${tls_port:-$port}"
+  tool_pids="$server_pid"
+  if ! wait_accepting "$port" || ! wait_accepting "$tool_port"; then
     log "$1 did not start; its log:"
     tail -n 20 "$log_file" >&2
     stop_server
@@ -222,7 +281,7 @@ record() { # record SERVER < key=value lines
 run_tool() { # run_tool SERVER BOUND MODE ARGS...: bounded run, output recorded
   local name="$1" bound="$2"
   shift 2
-  timeout --kill-after=5 "$bound" "$TOOL" "$@" --port "$port" --server-pid "$server_pid" \
+  timeout --kill-after=5 "$bound" "$TOOL" "$@" --port "$tool_port" --server-pid "$tool_pids" \
     >"$work/out" 2>>"$work/$name.tool.log" || log "$name: sigver-bench $1 exited with $?"
   record "$name" <"$work/out"
 }
@@ -256,7 +315,7 @@ bench_server() { # bench_server NAME
 
 servers=(w1 w2)
 [[ -z "$reference" ]] || servers+=(node)
-[[ "${BENCH_GEN_ONLY:-}" != 1 ]] || servers=()
+[[ $run_main == 1 ]] || servers=()
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 for name in "${servers[@]}"; do
   bench_server "$name" || R["$name.error"]="did not start"
@@ -289,7 +348,7 @@ round_order() { # round_order ROUND ITEM...
 
 gen_started=$SECONDS
 gen_load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
-if [[ "${BENCH_NO_GEN:-}" != 1 ]]; then
+if [[ $run_gen == 1 ]]; then
   for workers in 1 2; do
     log "generations, relay with $workers worker(s): $RELAY_ROUNDS rounds of generation 1 and 2" \
       "($PAIRS pairs, $GEN_ROUND_TRIPS round trips or ${SECONDS_MAX}s each)"
@@ -327,6 +386,158 @@ if [[ "${BENCH_NO_GEN:-}" != 1 ]]; then
 fi
 gen_seconds=$((SECONDS - gen_started))
 gen_load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- wss and workers (section 6) ----
+# The certificate: ECDSA P-256, self-signed, for this run only (its own CA for --tls-ca).
+cert="$work/tls/cert.pem"
+cert_key="$work/tls/key.pem"
+wss_note=""
+make_certificate() {
+  mkdir -p "$work/tls"
+  command -v openssl >/dev/null || {
+    echo "openssl not installed"
+    return 1
+  }
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+    -keyout "$cert_key" -out "$cert" >"$work/tls/openssl.log" 2>&1 || {
+    echo "openssl req failed: $(tail -n 1 "$work/tls/openssl.log")"
+    return 1
+  }
+}
+
+NGINX="$(command -v nginx || true)"
+[[ -n "$NGINX" || ! -x /usr/sbin/nginx ]] || NGINX=/usr/sbin/nginx
+nginx_note=""
+if [[ "${BENCH_NO_NGINX:-}" == 1 ]]; then
+  nginx_note="skipped (BENCH_NO_NGINX=1)"
+elif [[ -z "$NGINX" ]]; then
+  nginx_note="nginx not installed (tools/install-deps.sh installs it)"
+fi
+
+# start_nginx: nginx (1 worker) on a new free port in front of the sigverd just started,
+# TLS there with the same certificate, each WebSocket proxied to sigverd's plain port; the
+# load generator then measures both process trees together.
+start_nginx() {
+  local dir="$work/nginx" nginx_port
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  nginx_port="$(free_port_besides "$port")"
+  cat >"$dir/nginx.conf" <<CONF
+daemon off;
+master_process on;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+error_log $dir/error.log warn;
+pid $dir/nginx.pid;
+events { worker_connections 19000; }
+http {
+  access_log off;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+  server {
+    listen 127.0.0.1:$nginx_port ssl;
+    ssl_certificate $cert;
+    ssl_certificate_key $cert_key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location / {
+      proxy_pass http://127.0.0.1:$port;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade \$http_upgrade;
+      proxy_set_header Connection "upgrade";
+      proxy_set_header Host \$host;
+      proxy_read_timeout 3600s;
+      proxy_send_timeout 3600s;
+    }
+  }
+}
+CONF
+  "$NGINX" -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf" >>"$dir/stderr.log" 2>&1 &
+  proxy_pid=$!
+  if ! wait_accepting "$nginx_port" "$proxy_pid"; then
+    log "nginx did not start; its log:"
+    tail -n 20 "$dir/error.log" "$dir/stderr.log" >&2
+    stop_server
+    return 1
+  fi
+  tool_port="$nginx_port"
+  tool_pids="$server_pid,$proxy_pid"
+  sleep 0.3
+}
+
+# start_kind KIND: floor, wsN (sigverd, N workers, ws://), tlsN (the same on wss://) or nginx
+# (nginx's wss:// in front of sigverd's ws://, 1 worker); all serve generation 1 only.
+start_kind() {
+  case "$1" in
+    floor) start_server floor ;;
+    ws*) start_server "w${1#ws}" 1 ;;
+    tls*) start_server "w${1#tls}" 1 tls ;;
+    nginx) start_server w1 1 && start_nginx ;;
+  esac
+}
+
+# wss_measure LABEL KIND BOUND MODE ARGS...: one measure on a fresh KIND, over TLS for the
+# wss:// kinds (the certificate verified against itself).
+wss_measure() {
+  local label="$1" kind="$2" bound="$3" tls=()
+  shift 3
+  if ! start_kind "$kind"; then
+    R["$label.error"]="did not start"
+    return 0
+  fi
+  [[ "$kind" != tls* && "$kind" != nginx ]] || tls=(--tls 1 --tls-ca "$cert")
+  run_tool "$label" "$bound" "$@" "${tls[@]}"
+  { alive "$server_pid" && { [[ -z "$proxy_pid" ]] || alive "$proxy_pid"; }; } ||
+    R["$label.error"]="server died"
+  stop_server
+}
+
+# The order of a round's measures: as given in odd rounds, reversed in even ones, so a
+# steady drift of the machine's load favours no server.
+alternate_order() { # alternate_order ROUND ITEM...
+  local r="$1"
+  shift
+  if ((r % 2)); then printf '%s\n' "$@"; else printf '%s\n' "$@" | tac; fi
+}
+
+ws_kinds=(floor ws1 ws2 ws4)
+wss_kinds=()
+wss_started=$SECONDS
+wss_load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+if [[ $run_wss == 1 ]]; then
+  if out="$(make_certificate)"; then
+    wss_kinds=(tls1 tls2 tls4)
+    [[ -n "$nginx_note" ]] || wss_kinds+=(nginx)
+  else
+    wss_note="$out"
+    log "no wss:// measures: $wss_note"
+  fi
+  [[ -z "$nginx_note" ]] || log "no nginx in front: $nginx_note"
+  for r in $(seq "$WSS_ROUNDS"); do
+    log "wss and workers, round $r of $WSS_ROUNDS: relay ($PAIRS pairs, $WSS_ROUND_TRIPS round" \
+      "trips or ${WSS_SECONDS}s), handshake ($WSS_HS_CONNECTIONS or ${WSS_HS_SECONDS}s), idle" \
+      "($WSS_IDLE_PEERS peers, ${WSS_HOLD}s) on ${ws_kinds[*]} ${wss_kinds[*]}"
+    for kind in $(alternate_order "$r" "${ws_kinds[@]}" "${wss_kinds[@]}"); do
+      wss_measure "wss.relay.$kind.r$r" "$kind" $((${WSS_SECONDS%.*} + 90)) relay \
+        --pairs "$PAIRS" --round-trips "$WSS_ROUND_TRIPS" --seconds "$WSS_SECONDS" --warmup 1 \
+        --data-size "$DATA_SIZE" --sources 4
+    done
+    for kind in $(alternate_order "$r" "${ws_kinds[@]}" "${wss_kinds[@]}"); do
+      wss_measure "wss.hs.$kind.r$r" "$kind" $((${WSS_HS_SECONDS%.*} + 60)) handshake \
+        --style gen1-silent --connections "$WSS_HS_CONNECTIONS" --seconds "$WSS_HS_SECONDS" \
+        --concurrency "$HS_CONCURRENCY" --warmup 0.5 --sources 8
+    done
+    for kind in $(alternate_order "$r" "${wss_kinds[@]}"); do
+      wss_measure "wss.idle.$kind.r$r" "$kind" $((${WSS_HOLD%.*} + 200)) idle \
+        --peers "$WSS_IDLE_PEERS" --peers-per-key 2 --hold "$WSS_HOLD" --settle 3 --sources 8
+    done
+  done
+fi
+wss_seconds=$((SECONDS - wss_started))
+wss_load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- The table ----
 get() { echo "${R[$1]:-}"; }
@@ -422,15 +633,16 @@ main_table() {
     "${rows[@]}" | print_table
 }
 : >"$RESULTS"
-[[ "${BENCH_GEN_ONLY:-}" == 1 ]] || main_table | tee "$RESULTS"
+[[ $run_main == 0 ]] || main_table | tee "$RESULTS"
 # What the limits cost on the paths they guard (in process, Google Benchmark).
-if [[ "${BENCH_GEN_ONLY:-}" != 1 && -x "$BUILD_DIR/limits_bench" ]]; then
+if [[ $run_main == 1 && -x "$BUILD_DIR/limits_bench" ]]; then
   { echo; echo "limits, per connection (accept + close) and per message:"
     "$BUILD_DIR/limits_bench" --benchmark_min_time=0.2 2>/dev/null | grep '^BM_'; } | tee -a "$RESULTS"
 fi
 # ---- Section 5's tables ----
 # values LABEL KEY: R[LABEL.rN.KEY] of every round that has it, in round order.
 max_rounds=$((GEN_ROUNDS > RELAY_ROUNDS ? GEN_ROUNDS : RELAY_ROUNDS))
+max_rounds=$((WSS_ROUNDS > max_rounds ? WSS_ROUNDS : max_rounds))
 values() {
   local r v out=()
   for r in $(seq "$max_rounds"); do
@@ -567,7 +779,122 @@ gen_tables() {
     three_row difference "join latency, slowest (ms)" handshake.latency_ms_max "${join[@]}"
   } | print_table
 }
-if [[ "${BENCH_NO_GEN:-}" != 1 ]]; then gen_tables | tee -a "$RESULTS"; fi
+if [[ $run_gen == 1 ]]; then gen_tables | tee -a "$RESULTS"; fi
+# ---- Section 6's tables ----
+# medians_row METRIC KEY LABEL...: each LABEL's median of KEY over its rounds, then the runs.
+medians_row() {
+  local metric="$1" key="$2" label v m cells runs=()
+  shift 2
+  cells="$metric"
+  for label in "$@"; do
+    v="$(values "$label" "$key")"
+    # shellcheck disable=SC2086
+    m="$(median $v)"
+    cells+="|${m:--}"
+    runs+=("$(runs_of "$v")")
+  done
+  local joined
+  joined="$(printf '%s ; ' "${runs[@]}")"
+  echo "$cells|${joined% ; }"
+}
+# ratio_row METRIC KEY LABEL_A LABEL_B: median of A / median of B, then both medians.
+ratio_row() {
+  local ma mb
+  # shellcheck disable=SC2046
+  ma="$(median $(values "$3" "$2"))"
+  # shellcheck disable=SC2046
+  mb="$(median $(values "$4" "$2"))"
+  echo "$1|$(ratio "$mb" "$ma")|${ma:--}|${mb:--}"
+}
+# kind_rows PREFIX KIND...: the rows of one table, a column per KIND.
+kind_rows() {
+  local prefix="$1" kind relay=() hs=() idle=() problems_cells=""
+  shift
+  for kind in "$@"; do
+    relay+=("wss.relay.$kind")
+    hs+=("wss.hs.$kind")
+    idle+=("wss.idle.$kind")
+    problems_cells+="|$(problems "wss.relay.$kind" "wss.hs.$kind")"
+  done
+  medians_row "relay: server CPU per round trip (us)" relay.server_cpu_us_per_rt "${relay[@]}"
+  medians_row "relay: ... of which in user space (us)" relay.server_user_us_per_rt "${relay[@]}"
+  medians_row "relay: round trips per second" relay.rt_per_s "${relay[@]}"
+  medians_row "handshake: server CPU per $prefix connection (us)" handshake.server_cpu_us "${hs[@]}"
+  medians_row "handshake: ... of which in user space (us)" handshake.server_user_us "${hs[@]}"
+  medians_row "handshake: connections per second" handshake.per_s "${hs[@]}"
+  if [[ "$prefix" == wss ]]; then
+    medians_row "idle: server memory per peer (KiB, PSS)" idle.kib_per_peer_pss "${idle[@]}"
+    medians_row "idle: server memory before peers (KiB, PSS)" idle.before_pss_kib "${idle[@]}"
+    medians_row "idle: peers still connected at the end" idle.connected_at_end "${idle[@]}"
+  fi
+  echo "unexpected / closed or failed / failed runs$problems_cells|"
+}
+
+wss_tables() {
+  local nginx_text sigverd_tls nginx_tls
+  sigverd_tls="$(get wss.relay.tls1.r1.relay.tls)"
+  nginx_tls="$(get wss.relay.nginx.r1.relay.tls)"
+  if [[ -n "$nginx_note" ]]; then
+    nginx_text="MISSING ($nginx_note)"
+  else
+    nginx_text="$("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), 1 worker process"
+  fi
+  echo
+  echo "wss and workers (issue 11), sigverd $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null ||
+    echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC'), load average $wss_load_before before /" \
+    "$wss_load_after after, ${wss_seconds}s"
+  echo "medians of $WSS_ROUNDS runs per cell, each on a fresh server serving generation 1 only;" \
+    "the servers in the order of the columns in odd rounds, reversed in even ones"
+  echo "relay: $PAIRS pairs, ${DATA_SIZE}-byte data, one content in flight per pair," \
+    "$WSS_ROUND_TRIPS round trips (or ${WSS_SECONDS}s) after 1s of warm-up; handshake: connect," \
+    "(TLS,) upgrade, isFirst=true, TCP close, a key per peer, $HS_CONCURRENCY at once," \
+    "$WSS_HS_CONNECTIONS peers or ${WSS_HS_SECONDS}s; idle: $WSS_IDLE_PEERS peers, 2 per key," \
+    "PSS ${WSS_HOLD}s after the last join"
+  echo "floor: tools/floor_server.cc (one epoll process: 101, a canned join answer, contents" \
+    "passed to the partner), what loopback TCP alone costs"
+  echo
+  {
+    echo "ws:// (plain)|floor|sigverd (1 worker)|sigverd (2 workers)|sigverd (4 workers)|runs (floor ; 1 ; 2 ; 4)"
+    kind_rows ws "${ws_kinds[@]}"
+  } | print_table
+  echo
+  if [[ ${#wss_kinds[@]} == 0 ]]; then
+    echo "wss://: not measured (${wss_note:-BENCH_NO_WSS=1})"
+    return 0
+  fi
+  echo "wss://: ECDSA P-256 self-signed certificate made for this run, a full handshake per" \
+    "connection (no resumption: tools/tls_resume_cost.py measures it); negotiated with sigverd:" \
+    "${sigverd_tls:-?}; with nginx: ${nginx_tls:-?}"
+  echo "nginx in front: $nginx_text, TLS there, WebSocket proxied to sigverd's ws:// (1 worker);" \
+    "its CPU and memory counted with sigverd's"
+  echo
+  {
+    echo "wss://|sigverd (1 worker)|sigverd (2 workers)|sigverd (4 workers)|nginx -> sigverd (1 worker)|runs (1 ; 2 ; 4 ; nginx)"
+    kind_rows wss tls1 tls2 tls4 nginx
+  } | print_table
+  echo
+  {
+    echo "ratio|value|numerator|denominator"
+    local rt=relay.server_cpu_us_per_rt hs_cpu=handshake.server_cpu_us
+    ratio_row "wss/ws, relay CPU per round trip, 1 worker" $rt wss.relay.tls1 wss.relay.ws1
+    ratio_row "wss/ws, handshake CPU per connection, 1 worker" $hs_cpu wss.hs.tls1 wss.hs.ws1
+    ratio_row "sigverd wss / nginx in front, relay CPU per round trip" $rt wss.relay.tls1 \
+      wss.relay.nginx
+    ratio_row "sigverd wss / nginx in front, CPU per TLS handshake" $hs_cpu wss.hs.tls1 wss.hs.nginx
+    ratio_row "sigverd wss / nginx in front, memory per idle peer (PSS)" idle.kib_per_peer_pss \
+      wss.idle.tls1 wss.idle.nginx
+    ratio_row "4/1 workers, ws relay CPU per round trip" $rt wss.relay.ws4 wss.relay.ws1
+    ratio_row "4/1 workers, ws handshake CPU per connection" $hs_cpu wss.hs.ws4 wss.hs.ws1
+    ratio_row "4/1 workers, wss relay CPU per round trip" $rt wss.relay.tls4 wss.relay.tls1
+    ratio_row "4/1 workers, wss CPU per TLS handshake" $hs_cpu wss.hs.tls4 wss.hs.tls1
+    ratio_row "ws sigverd (1 worker) / floor, relay CPU per round trip" $rt wss.relay.ws1 \
+      wss.relay.floor
+    ratio_row "ws sigverd (1 worker) / floor, handshake CPU per connection" $hs_cpu wss.hs.ws1 \
+      wss.hs.floor
+  } | print_table
+  echo "  (figures of this run, not assertions: the script's exit status does not depend on them)"
+}
+if [[ $run_wss == 1 ]]; then wss_tables | tee -a "$RESULTS"; fi
 if [[ "${BENCH_CALLGRIND:-}" == 1 ]]; then
   { echo; "$ROOT/tools/bench/callgrind.sh" "$BUILD_DIR"; } | tee -a "$RESULTS"
 fi
