@@ -44,6 +44,12 @@ class ClientCounts {
   bool ok() const { return shared_ != nullptr; }
 
   Ticket ticket(const sockaddr* address) const;
+  // True for kNotCounted and for every value ticket() can return (a ticket that crossed a
+  // process boundary is checked before it indexes the counters).
+  static bool valid(Ticket t) {
+    return t == kNotCounted ||
+           ((t & 0x80000000u) && ((t >> 16) & 0x7fff) < kBuckets && (t & 0xffff) < kBuckets);
+  }
   // The ticket of a connected socket's peer (getpeername), kNotCounted if it has none.
   Ticket ticket_of_socket(int fd) const;
 

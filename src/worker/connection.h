@@ -36,6 +36,7 @@ struct Connection final : EventHandler, DeadlineNode, Peer {
   Worker& worker;
   Transport transport;
   ConnState state = ConnState::kHandshake;
+  bool polled = false;             // registered with the worker's epoll set
   bool writing = false;            // EPOLLOUT armed after a short write
   bool dirty = false;              // queued output, in the worker's flush list
   bool close_after_flush = false;  // the peer closed first: close the socket once flushed

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "core/client_counts.h"
+
 namespace sigver {
 namespace {
 
@@ -118,6 +120,20 @@ std::optional<uint32_t> decode_resize(std::string_view payload) {
   if (payload.size() != sizeof count) return std::nullopt;
   std::memcpy(&count, payload.data(), sizeof count);
   return count;
+}
+
+std::string_view encode_handoff_head(uint32_t client, char (&out)[sizeof(uint32_t)]) {
+  std::memcpy(out, &client, sizeof client);
+  return {out, sizeof out};
+}
+
+std::optional<Handoff> decode_handoff(std::string_view payload) {
+  Handoff h;
+  if (payload.size() < sizeof h.client) return std::nullopt;
+  std::memcpy(&h.client, payload.data(), sizeof h.client);
+  if (!ClientCounts::valid(h.client)) return std::nullopt;
+  h.bytes = payload.substr(sizeof h.client);
+  return h;
 }
 
 }  // namespace sigver

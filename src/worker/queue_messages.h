@@ -67,4 +67,16 @@ std::vector<ExportedPeer> renumber_arrived(std::vector<ExportedPeer> state,
 // Fails when the payload is not exactly one count.
 std::optional<uint32_t> decode_resize(std::string_view payload);
 
+// A kHandoff payload: the client's address ticket as the sender counted it (so that the
+// owner counts it without asking the kernel again), then every byte read from the socket.
+struct Handoff {
+  uint32_t client = 0;  // a ClientCounts::Ticket
+  std::string_view bytes;
+};
+// The fixed part to send before the bytes.
+std::string_view encode_handoff_head(uint32_t client, char (&out)[sizeof(uint32_t)]);
+// Fails when the payload is shorter than its fixed part or the ticket is not one that
+// ClientCounts makes.
+std::optional<Handoff> decode_handoff(std::string_view payload);
+
 }  // namespace sigver

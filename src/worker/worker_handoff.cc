@@ -9,6 +9,7 @@
 #include "core/channel.h"
 #include "core/log.h"
 #include "worker/connection_log.h"
+#include "worker/queue_messages.h"
 #include "worker/worker_loop.h"
 
 namespace sigver {
@@ -25,8 +26,12 @@ void Worker::hand_off(Connection& c, int owner) {
   }
   const int queue = owner < static_cast<int>(setup_.outboxes.size()) ? setup_.outboxes[owner] : -1;
   const int fd = c.transport.fd();
-  int err = queue < 0 ? EBADF : c.in.size() + 1 > kQueueMessageMax ? EMSGSIZE : 0;
-  if (!err) err = channel_send(queue, ChannelType::kHandoff, c.in.view(), &fd, 1);
+  char head[sizeof(uint32_t)];
+  const std::string_view head_bytes = encode_handoff_head(c.client, head);
+  int err = queue < 0                                                ? EBADF
+            : head_bytes.size() + c.in.size() + 1 > kQueueMessageMax ? EMSGSIZE
+                                                                     : 0;
+  if (!err) err = channel_send(queue, ChannelType::kHandoff, head_bytes, c.in.view(), &fd, 1);
   if (!err) {
     ++handoffs_sent_;
     CONN_DEBUG(c, "handed off a connection to worker %d (%zu bytes)", owner, c.in.size());
@@ -41,7 +46,7 @@ void Worker::hand_off(Connection& c, int owner) {
     if (!c.parked) {
       c.parked = true;
       c.handoff_owner = static_cast<int16_t>(owner);
-      loop_.modify(c.transport.fd(), 0, &c);
+      watch(c, 0);  // only a hang-up matters while it waits
       parked_.push_back(&c);
     }
     return;
@@ -50,7 +55,7 @@ void Worker::hand_off(Connection& c, int owner) {
             std::strerror(err));
   WorkerStats::add(stats_.handoff_failures);
   if (c.parked) unpark(c);
-  loop_.modify(c.transport.fd(), EPOLLIN, &c);
+  watch(c, EPOLLIN);
   refuse(c, ws::UpgradeStatus::kUnavailable, "server busy, please retry later");
 }
 
@@ -97,7 +102,11 @@ void Worker::receive_queue() {
           LOG_ERROR("handoff message with %zu descriptors: dropped", msg.fds.size());
           continue;
         }
-        adopt(msg.fds[0].release(), msg.payload.data(), msg.payload.size());
+        if (std::optional<Handoff> h = decode_handoff(msg.payload)) {
+          adopt(msg.fds[0].release(), h->client, h->bytes);
+        } else {
+          LOG_ERROR("malformed handoff message: dropped");
+        }
         break;
       case ChannelType::kListeners:
         replace_listeners(msg);
@@ -122,14 +131,15 @@ void Worker::receive_queue() {
   }
 }
 
-void Worker::adopt(int fd, const char* bytes, size_t size) {
+void Worker::adopt(int fd, ClientCounts::Ticket client, std::string_view bytes) {
   ++handoffs_received_;
+  const size_t size = bytes.size();
   // Counted here from now on: the sender stopped counting it when it let go.
-  Connection& c = add_connection(Transport(fd), limits_.track(fd));
+  Connection& c = add_connection(Transport(fd), limits_.adopt(client));
   if (c.state == ConnState::kClosed) return;
   c.adopted = true;
   if (c.record) c.record->bytes_in += size;  // what the first worker read of it
-  c.in.append(bytes, size);
+  c.in.append(bytes.data(), size);
   CONN_DEBUG(c, "adopted a connection from another worker (%zu bytes)", size);
   handle_handshake(c);
 }

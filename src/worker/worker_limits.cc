@@ -69,6 +69,11 @@ ClientCounts::Ticket WorkerLimits::track(int fd) {
   return ticket;
 }
 
+ClientCounts::Ticket WorkerLimits::adopt(ClientCounts::Ticket ticket) {
+  counts_->add(worker_, ticket);
+  return ticket;
+}
+
 void WorkerLimits::release(ClientCounts::Ticket ticket) { counts_->remove(worker_, ticket); }
 
 bool WorkerLimits::origin_allowed(bool has_origin, std::string_view origin, uint64_t now_ms) {

@@ -35,6 +35,8 @@ class WorkerLimits {
   bool admit(const sockaddr* address, ClientCounts::Ticket& ticket, uint64_t now_ms);
   // A client socket that arrived from another worker (already admitted there): counts it.
   ClientCounts::Ticket track(int fd);
+  // ... whose ticket the sender passed along: counts it without asking the kernel.
+  ClientCounts::Ticket adopt(ClientCounts::Ticket ticket);
   // The client socket behind `ticket` is no longer held by this worker.
   void release(ClientCounts::Ticket ticket);
 

@@ -81,7 +81,11 @@ size_t count_open_descriptors() {
 
 class Worker::Listener final : public EventHandler {
  public:
-  Listener(Worker& worker, int fd, bool tls) : worker_(worker), fd_(fd), tls_(tls) {}
+  Listener(Worker& worker, int fd, bool tls) : worker_(worker), fd_(fd), tls_(tls) {
+    // Accepted sockets inherit it: one system call here instead of one per connection.
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
   void on_events(uint32_t) override {
     if (!closed_) worker_.accept_from(fd_.get(), tls_);
   }
@@ -279,8 +283,6 @@ bool Worker::accept_from(int listen_fd, bool tls, bool draining) {
       continue;
     }
     WorkerStats::add(stats_.accepted);
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (tls) {
       // Refused now, for the price of an accept, rather than after a whole TLS handshake
       // when no descriptor is left for the connection (and, should its key belong to
@@ -299,7 +301,7 @@ bool Worker::accept_from(int listen_fd, bool tls, bool draining) {
       // It comes back through add_tls_connection() once its handshake is done.
       tls_->accept(fd, client);
     } else {
-      add_connection(Transport(fd), client);
+      add_connection(Transport(fd), client, true);
     }
   }
   return true;
@@ -347,8 +349,8 @@ void Worker::resume_accepting() {
   for (auto& l : listeners_) loop_.add(l->fd(), EPOLLIN, l.get());
 }
 
-Connection& Worker::add_connection(Transport transport, ClientCounts::Ticket client) {
-  const int fd = transport.fd();
+Connection& Worker::add_connection(Transport transport, ClientCounts::Ticket client,
+                                   bool read_now) {
   auto conn = std::make_unique<Connection>(*this, std::move(transport), config_.max_message_size);
   Connection& c = *conn;
   c.slot = static_cast<uint32_t>(conns_.size());
@@ -356,36 +358,47 @@ Connection& Worker::add_connection(Transport transport, ClientCounts::Ticket cli
   c.number = ++connection_numbers_;
   conns_.push_back(std::move(conn));
   ++pending_handshakes_;
-  if (!loop_.add(fd, EPOLLIN, &c)) {
-    LOG_ERROR("epoll_ctl(ADD) failed: %s", std::strerror(errno));
-    destroy(c);
-    return c;
-  }
   handshake_timers_.push(c, loop_.now_ms() + seconds_to_ms(config_.handshake_timeout));
   if (access_log_.enabled()) start_record(c);
   bound_pending_handshakes();
+  if (c.state == ConnState::kClosed) return c;
+  // The request usually arrives right behind the connection (or with the TLS handshake's
+  // last flight, which OpenSSL read ahead): read it now, and register with epoll only if
+  // the connection stays here. One handed off at once never costs an epoll_ctl.
+  if (read_now) on_readable(c);
+  if (c.state != ConnState::kClosed && !c.polled && !c.parked) watch(c, EPOLLIN);
   return c;
 }
 
+bool Worker::watch(Connection& c, uint32_t events) {
+  const int fd = c.transport.fd();
+  if (c.polled) return loop_.modify(fd, events, &c);
+  if (!loop_.add(fd, events, &c)) {
+    CONN_WARN(c, "epoll_ctl(ADD) failed: %s; closing it", std::strerror(errno));
+    destroy(c);
+    return false;
+  }
+  c.polled = true;
+  return true;
+}
+
 void Worker::add_tls_connection(UniqueFd tcp, SslPtr ssl, ClientCounts::Ticket client) {
-  Connection& c = add_connection(Transport(std::move(tcp), std::move(ssl)), client);
-  // The request may have arrived with the handshake's last flight: OpenSSL read it ahead,
-  // and epoll will not report it again.
-  if (c.state != ConnState::kClosed) on_readable(c);
+  add_connection(Transport(std::move(tcp), std::move(ssl)), client, true);
 }
 
 bool Worker::relay_tls(Connection& c) {
   if (!c.transport.tls()) return true;
   UniqueFd tcp = c.transport.take_fd();
   SslPtr ssl = c.transport.take_ssl();
-  const int tcp_fd = tcp.get();
-  loop_.remove(tcp_fd);
+  const bool was_polled = c.polled;
+  if (c.polled) loop_.remove(tcp.get());
+  c.polled = false;
   UniqueFd plain = tls_->start_relay(tcp, ssl, c.client, c.out.view());
   if (!plain) {
     const int err = errno;
     if (tcp) {
       c.transport = Transport(std::move(tcp), std::move(ssl));  // back as it was
-      loop_.add(tcp_fd, c.writing ? EPOLLIN | EPOLLOUT : EPOLLIN, &c);
+      if (was_polled) watch(c, c.writing ? EPOLLIN | EPOLLOUT : EPOLLIN);
     }
     CONN_WARN(c, "cannot relay a TLS connection to another worker: %s", std::strerror(err));
     return false;
@@ -396,10 +409,7 @@ bool Worker::relay_tls(Connection& c) {
   c.client = ClientCounts::kNotCounted;
   c.transport = Transport(plain.release());
   c.writing = false;
-  if (!loop_.add(c.transport.fd(), EPOLLIN, &c)) {
-    LOG_ERROR("epoll_ctl(ADD) failed: %s", std::strerror(errno));
-    return false;
-  }
+  // Not registered: it leaves at once (or is parked, which registers it).
   return true;
 }
 
@@ -515,7 +525,7 @@ void Worker::read_pending_again() {
 void Worker::arm_writable(Connection& c) {
   if (c.writing) return;
   c.writing = true;
-  loop_.modify(c.transport.fd(), EPOLLIN | EPOLLOUT, &c);
+  watch(c, EPOLLIN | EPOLLOUT);
 }
 
 void Worker::on_writable(Connection& c) {
@@ -565,7 +575,7 @@ void Worker::flush(Connection& c) {
   }
   if (c.writing && !c.transport.read_waits_for_write()) {
     c.writing = false;
-    loop_.modify(c.transport.fd(), EPOLLIN, &c);
+    watch(c, EPOLLIN);
   }
   if (c.state == ConnState::kClosing) {
     if (c.close_after_flush) {
@@ -662,7 +672,8 @@ void Worker::destroy(Connection& c) {
   DeadlineQueue::remove(c);
   // Deregister explicitly: after a handoff the socket is still open in another process,
   // and epoll keeps reporting an open file description until every copy is closed.
-  loop_.remove(c.transport.fd());
+  if (c.polled) loop_.remove(c.transport.fd());
+  c.polled = false;
   c.transport.reset();
   c.state = ConnState::kClosed;
   c.in.release();

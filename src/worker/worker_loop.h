@@ -72,8 +72,13 @@ class Worker final : public PeerOutput {
   // update_accepting()).
   void pause_accepting(uint64_t resume_at_ms);
   void resume_accepting();
+  // `read_now`: a freshly accepted socket, read at once (see there).
   Connection& add_connection(Transport transport,
-                             ClientCounts::Ticket client = ClientCounts::kNotCounted);
+                             ClientCounts::Ticket client = ClientCounts::kNotCounted,
+                             bool read_now = false);
+  // Registers the connection with epoll for `events`, or changes them; false (and the
+  // connection is destroyed) when epoll refused it.
+  bool watch(Connection& c, uint32_t events);
   // A TLS client whose handshake is done, served on its TLS socket (tls_terminator.h).
   void add_tls_connection(UniqueFd tcp, SslPtr ssl, ClientCounts::Ticket client);
   // Before a connection moves to another worker: a TLS one becomes the plain end of a relay
@@ -90,7 +95,7 @@ class Worker final : public PeerOutput {
   void hand_off(Connection& c, int owner);
   void unpark(Connection& c);
   void retry_parked();
-  void adopt(int fd, const char* bytes, size_t size);
+  void adopt(int fd, ClientCounts::Ticket client, std::string_view bytes);
   void receive_queue();
   // Messages from the master and moving groups on a new worker count (worker_migrate.cc).
   void replace_listeners(ChannelMessage& msg);

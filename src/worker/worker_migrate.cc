@@ -245,11 +245,7 @@ void Worker::finish_migrations(bool expired_only) {
     }
     protocols_.import_key(pending.key, arrived);
     for (Connection* c : installed) {
-      if (!loop_.add(c->transport.fd(), EPOLLIN, c)) {
-        LOG_ERROR("epoll_ctl(ADD) failed: %s", std::strerror(errno));
-        destroy(*c);
-        continue;
-      }
+      if (!watch(*c, EPOLLIN)) continue;
       arm_protocol_timer(*c, protocols_.next_tick_ms(*c));
       if (!c->out.empty()) mark_dirty(*c);
       // Whole frames were all handled by the old owner; what is left is a partial frame,

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/channel.h"
+#include "core/client_counts.h"
 #include "core/tls_material.h"
 #include "fuzz_check.h"
 #include "fuzz_input.h"
@@ -54,7 +55,10 @@ class Receiver {
     switch (type) {
       case ChannelType::kHandoff:
         // The accepting worker's bytes are parsed as the request they should hold.
-        if (fd_count == 1) ws::parse_upgrade_request(payload, 64 * 1024);
+        if (std::optional<Handoff> h = decode_handoff(payload); h && fd_count == 1) {
+          require(ClientCounts::valid(h->client), "an invalid client ticket accepted");
+          ws::parse_upgrade_request(h->bytes, 64 * 1024);
+        }
         break;
       case ChannelType::kResize:
         if (std::optional<uint32_t> count = decode_resize(payload)) {

@@ -2,11 +2,15 @@
 // whole, and every size a sender claims is checked against the bytes that came.
 #include "worker/queue_messages.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 
 #include <cstring>
 #include <memory>
 #include <string>
+
+#include "core/client_counts.h"
 
 namespace sigver {
 namespace {
@@ -131,6 +135,36 @@ TEST(QueueMessages, ResizeIsExactlyOneCount) {
   EXPECT_FALSE(decode_resize(payload.substr(0, 3)));
   EXPECT_FALSE(decode_resize(payload + '\0'));
   EXPECT_FALSE(decode_resize(""));
+}
+
+TEST(QueueMessages, HandoffCarriesTheClientTicketAndTheBytes) {
+  ClientCounts counts;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(0xC0000205);  // 192.0.2.5
+  const ClientCounts::Ticket ticket = counts.ticket(reinterpret_cast<sockaddr*>(&address));
+  ASSERT_NE(ticket, ClientCounts::kNotCounted);
+  char head[sizeof(uint32_t)];
+  const std::string payload = std::string(encode_handoff_head(ticket, head)) + "GET /k HTTP/1.1";
+  std::optional<Handoff> h = decode_handoff(payload);
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->client, ticket);
+  EXPECT_EQ(h->bytes, "GET /k HTTP/1.1");
+  // Not counted (a relay's plain end) and no bytes at all are fine too.
+  h = decode_handoff(encode_handoff_head(ClientCounts::kNotCounted, head));
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->client, ClientCounts::kNotCounted);
+  EXPECT_TRUE(h->bytes.empty());
+}
+
+TEST(QueueMessages, HandoffWithABadTicketOrTooShortIsRefused) {
+  char head[sizeof(uint32_t)];
+  EXPECT_FALSE(decode_handoff("abc"));
+  EXPECT_FALSE(decode_handoff(""));
+  // Bucket numbers past the table, or the counted bit missing: would index outside it.
+  for (uint32_t bad : {0x8000ffffu, 0xffff0000u, 0x00010001u}) {
+    EXPECT_FALSE(decode_handoff(std::string(encode_handoff_head(bad, head)) + "GET")) << bad;
+  }
 }
 
 }  // namespace
