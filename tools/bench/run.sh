@@ -627,7 +627,8 @@ for case in "${CASES[@]}"; do row "malformed: $case" "" "$case"; done
 main_table() {
   echo "sigverd benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load average" \
     "$load_before before / $load_after after"
-  build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null)"
+  build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt" 2>/dev/null ||
+    true)"
   if [[ -n "$reference" ]]; then
     reference_text="sigver@18.0.0 on node $(node --version) with a ws@8 shim for uws"
   else
@@ -662,8 +663,8 @@ values() {
   done
   echo "${out[*]}"
 }
-median() { # median VALUE...: the middle one (the mean of the two middle ones)
-  printf '%s\n' "$@" | grep . | sort -g | awk '{ a[NR] = $1 }
+median() { # median VALUE...: the middle one (the mean of the two middle ones); none for none
+  printf '%s\n' "$@" | { grep . || true; } | sort -g | awk '{ a[NR] = $1 }
     END { if (NR == 0) exit; if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 ratio() { # ratio A B: B/A to 2 decimals, empty when either is missing
@@ -815,7 +816,9 @@ ratio_row() {
   ma="$(median $(values "$3" "$2"))"
   # shellcheck disable=SC2046
   mb="$(median $(values "$4" "$2"))"
-  echo "$1|$(ratio "$mb" "$ma")|${ma:--}|${mb:--}"
+  local value
+  value="$(ratio "$mb" "$ma")"
+  echo "$1|${value:--}|${ma:--}|${mb:--}"
 }
 # kind_rows PREFIX KIND...: the rows of one table, a column per KIND.
 kind_rows() {
@@ -825,7 +828,11 @@ kind_rows() {
     relay+=("wss.relay.$kind")
     hs+=("wss.hs.$kind")
     idle+=("wss.idle.$kind")
-    problems_cells+="|$(problems "wss.relay.$kind" "wss.hs.$kind")"
+    if [[ " ${ws_kinds[*]} ${wss_kinds[*]} " == *" $kind "* ]]; then
+      problems_cells+="|$(problems "wss.relay.$kind" "wss.hs.$kind")"
+    else
+      problems_cells+="|-" # not measured
+    fi
   done
   medians_row "relay: server CPU per round trip (us)" relay.server_cpu_us_per_rt "${relay[@]}"
   medians_row "relay: ... of which in user space (us)" relay.server_user_us_per_rt "${relay[@]}"
@@ -875,7 +882,7 @@ wss_tables() {
   fi
   echo "wss://: ECDSA P-256 self-signed certificate made for this run, a full handshake per" \
     "connection (no resumption: tools/tls_resume_cost.py measures it); negotiated with sigverd:" \
-    "${sigverd_tls:-?}; with nginx: ${nginx_tls:-?}"
+    "${sigverd_tls:-?}${nginx_tls:+; with nginx: $nginx_tls}"
   echo "nginx in front: $nginx_text, TLS there, WebSocket proxied to sigverd's ws:// (1 worker);" \
     "its CPU and memory counted with sigverd's"
   echo
