@@ -26,9 +26,10 @@
 #      sigverd wss/nginx in front, 4/1 workers and sigverd/floor. Every server there serves
 #      generation 1 only (`generations = 1`), so a silent peer's join is not delayed by the
 #      detection and the floor, which speaks generation 1, does the same job. Session
-#      resumption is measured by tools/tls_resume_cost.py, not here.
-# Each measure gets a freshly started server. The load generator is tools/bench/*.cc, built
-# here with g++. The reference is installed in a temporary directory with npm (its native
+#      resumption is measured by tools/tls_resume_cost.py, not here. Each process it starts
+#      gets an open-file limit of 20000; without nginx (or openssl) its columns stay empty.
+# Each measure gets a freshly started server. The load generator is tools/bench/*.cc and the
+# floor tools/floor_server.cc, both built here with g++ into BUILD_DIR. The reference is installed in a temporary directory with npm (its native
 # `uws` dependency no longer builds, so a small shim over `ws` stands in for it, as in
 # tests/e2e/WIRE-NOTES.md); without node/npm or network the table shows sigverd alone.
 # Figures depend on the machine and on whatever else runs on it: nothing here asserts them.
