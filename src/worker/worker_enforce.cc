@@ -40,9 +40,9 @@ UpgradeFailure failure_of(ws::UpgradeStatus status) {
 }  // namespace
 
 size_t Worker::held_connections() const {
-  // A TLS client whose plain side stays here counts twice (relay and connection), as it
-  // also holds more descriptors; the derived default allows for that.
-  return conns_.size() + (tls_ ? tls_->size() : 0);
+  // What they hold in descriptors: one per connection (served here, plain or TLS) and per
+  // TLS handshake, two per TLS relay (for a key another worker owns).
+  return conns_.size() + (tls_ ? tls_->descriptors() : 0);
 }
 
 void Worker::update_accepting() {
@@ -208,6 +208,7 @@ void Worker::start_record(Connection& c) {
     if (address.ss_family == AF_UNIX) {
       record->tls = true;  // the plain end of a TLS relay (the relay knows the client)
     } else {
+      record->tls = c.transport.tls();  // served here on its TLS socket
       record->remote = address.ss_family == AF_INET6 ? "[" + std::string(host) + "]" : host;
       record->remote += ":" + std::to_string(port);
     }

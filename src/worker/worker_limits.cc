@@ -20,18 +20,16 @@ WorkerLimits::WorkerLimits(int worker_index, ClientCounts* shared)
 
 WorkerLimits::~WorkerLimits() = default;
 
-size_t derived_max_connections(uint64_t open_file_limit, bool tls) {
+size_t derived_max_connections(uint64_t open_file_limit) {
   // Sockets handed over by other workers arrive whatever our count is (they were admitted
   // there), so the reserve must hold a burst of them as well as our own fixed descriptors.
   const uint64_t reserve = 64 + open_file_limit / 16;
   if (open_file_limit <= reserve + 16) return 16;
-  // A TLS client held here uses up to two descriptors per counted connection (its socket
-  // and the relay's end, plus the plain end when it stays here).
-  const uint64_t usable = open_file_limit - reserve;
-  return static_cast<size_t>(tls ? usable / 2 : usable);
+  // Every connection counts its descriptors (held_connections: a TLS relay counts twice).
+  return static_cast<size_t>(open_file_limit - reserve);
 }
 
-void WorkerLimits::configure(const Config& config, bool tls) {
+void WorkerLimits::configure(const Config& config) {
   config_ = config;
   if (config.max_connections != 0) {
     max_connections_ = config.max_connections;
@@ -43,7 +41,7 @@ void WorkerLimits::configure(const Config& config, bool tls) {
     } else if (limit.rlim_cur == RLIM_INFINITY) {
       files = 1 << 20;
     }
-    max_connections_ = derived_max_connections(files, tls);
+    max_connections_ = derived_max_connections(files);
   }
   rate_.configure(config.max_messages_per_second, config.messages_burst);
 }

@@ -23,9 +23,8 @@ class WorkerLimits {
   WorkerLimits(int worker_index, ClientCounts* shared);
   ~WorkerLimits();
 
-  // At start and on every reload. `tls`: the worker terminates TLS, which costs more
-  // descriptors per connection (relay socketpair).
-  void configure(const Config& config, bool tls);
+  // At start and on every reload.
+  void configure(const Config& config);
 
   // ---- accepting ----
   size_t max_connections() const { return max_connections_; }
@@ -81,6 +80,6 @@ class WorkerLimits {
 
 // max_connections = auto: what the open-file limit allows, keeping room for the descriptors
 // a worker needs besides its clients (listeners, queues, logs, sockets arriving by handoff).
-size_t derived_max_connections(uint64_t open_file_limit, bool tls);
+size_t derived_max_connections(uint64_t open_file_limit);
 
 }  // namespace sigver

@@ -797,7 +797,7 @@ void Worker::reload() {
 }
 
 void Worker::apply_limits() {
-  limits_.configure(config_, !setup_.tls_listeners.empty());
+  limits_.configure(config_);
   protocols_.configure(mux_settings(config_));
   for (auto& c : conns_) c->reader.set_max_message_size(config_.max_message_size);
   // A shorter heartbeat interval applies at once rather than after the old period.

@@ -5,6 +5,9 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,10 +56,15 @@ class TlsTest : public SigverTest {
   }
 
   // sigverd with `listen` (plain) and `listen_tls`, and a wss:// proxy for the clients.
-  void StartTls(int workers = 1, std::vector<std::string> protocol = {}) {
+  void StartTls(int workers = 1, std::vector<std::string> protocol = {},
+                std::vector<std::string> log = {}, int open_files = 0,
+                std::vector<std::string> limits = {}) {
     tls_port_ = find_free_port();
     ServerConfig config;
+    config.open_files = open_files;
+    config.limits = std::move(limits);
     config.protocol = std::move(protocol);
+    config.log = std::move(log);
     config.server = {"listen_tls = 127.0.0.1:" + std::to_string(tls_port_),
                      "worker_processes = " + std::to_string(workers)};
     for (const std::string& line : TlsSection()) config.server.push_back(line);
@@ -161,7 +169,8 @@ TEST_F(TlsTest, GroupsFormAndRelayAcrossFourWorkers) {
 // descriptor per peer (a relay would add both ends of a socketpair), and the error log
 // names the client's real address.
 TEST_F(TlsTest, OneWorkerServesWssPeersDirectlyOnTheirTlsSockets) {
-  ASSERT_NO_FATAL_FAILURE(StartTls(1));
+  const std::string access_log = "/tmp/sigver-tls-access-" + std::to_string(::getpid()) + ".log";
+  ASSERT_NO_FATAL_FAILURE(StartTls(1, {}, {"access_log = " + access_log}));
   const std::vector<pid_t> workers = ChildPids(server().pid());
   ASSERT_EQ(workers.size(), 1u);
   const int before = OpenFdCount(workers[0]);
@@ -183,6 +192,59 @@ TEST_F(TlsTest, OneWorkerServesWssPeersDirectlyOnTheirTlsSockets) {
   const std::string line = log.substr(at, log.find('\n', at) - at);
   EXPECT_NE(line.find("client: 127.0.0.1:"), std::string::npos) << line;
   EXPECT_EQ(Count(log, "handed off a connection"), 0u);
+  // And so is every connection's access-log line, marked as TLS.
+  members.clear();
+  joiners.clear();
+  std::string access;
+  ASSERT_TRUE(Eventually([&] {
+    std::ifstream in(access_log);
+    access.assign(std::istreambuf_iterator<char>(in), {});
+    return Count(access, "\n") >= 2u * kGroups;
+  })) << access;
+  std::remove(access_log.c_str());
+  EXPECT_GE(Count(access, "tls=yes"), 2u * kGroups) << access;
+  EXPECT_EQ(Count(access, "remote=-"), 0u) << access;
+  EXPECT_GE(Count(access, "remote=127.0.0.1:"), 2u * kGroups) << access;
+}
+
+// One descriptor per wss peer also means a worker holds as many wss peers as plain ones:
+// under an open-file limit of 256, 150 wss peers (3 descriptors each through a relay: 450).
+TEST_F(TlsTest, WssPeersFitTheOpenFileLimitOnePerDescriptor) {
+  ASSERT_NO_FATAL_FAILURE(StartTls(1, {}, {}, 256));
+  constexpr int kGroups = 75;
+  std::vector<Peer> members(kGroups), joiners(kGroups);
+  std::vector<uint32_t> ids(kGroups);
+  ASSERT_NO_FATAL_FAILURE(MakeTlsPairsAndRelay(members, joiners, ids));
+  EXPECT_EQ(Count(server().log_text(), "descriptors in use"), 0u) << server().log_text();
+}
+
+// Out of descriptors, a TLS client is closed before any TLS work (its handshake fails at
+// once), the worker pauses accepting, and wss peers are served again once some leave.
+TEST_F(TlsTest, OutOfDescriptorsRefusesTlsBeforeTheHandshake) {
+  ASSERT_NO_FATAL_FAILURE(StartTls(1, {}, {}, 96, {"max_connections = 1000"}));
+  std::vector<Peer> peers;
+  for (int i = 0; i < 120; ++i) {
+    Peer p = NewTlsPeer();
+    bool first = false;
+    if (!p.join(random_key("fd"), first)) break;
+    peers.push_back(std::move(p));
+  }
+  EXPECT_GT(peers.size(), 30u);
+  EXPECT_LT(peers.size(), 96u) << "more wss peers than descriptors";
+  // Logged as limit max_connections (the limit log folds repeats into one line per 10 s).
+  ASSERT_TRUE(WaitForLog("limit max_connections"));
+  const TlsSession refused = proxy_->last_session();
+  EXPECT_TRUE(refused.connected);
+  EXPECT_FALSE(refused.handshake_ok) << "a TLS handshake done for a client that cannot stay";
+  peers.resize(peers.size() / 2);  // half of them leave
+  bool joined = false;
+  ASSERT_TRUE(Eventually([&] {
+    Peer p = NewTlsPeer();
+    bool first = false;
+    joined = p.join(random_key("fd-again"), first) && first;
+    if (joined) peers.push_back(std::move(p));
+    return joined;
+  }));
 }
 
 // A smaller worker count retires workers, but the TLS sessions they terminate cannot move:
