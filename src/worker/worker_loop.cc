@@ -739,8 +739,7 @@ void Worker::protocol_tick(Connection& c) {
 }
 
 void Worker::arm_protocol_timer(Connection& c, uint64_t delay_ms) {
-  const uint64_t interval = seconds_to_ms(config_.heartbeat_interval);
-  if (delay_ms == interval) {
+  if (protocols_.ticks_periodically(c)) {
     heartbeat_timers_.push(c, loop_.now_ms() + delay_ms);
   } else {
     protocol_timers_.insert(c, loop_.now_ms() + delay_ms);

@@ -24,11 +24,10 @@ constexpr int kSendRetryMs = 3000;           // how long a full queue may hold u
 // few per source are ever open; this only bounds what a broken sender can make us hold.
 constexpr size_t kMaxPendingMigrations = 256;
 
-size_t carried_bytes(const Connection& c, size_t key_size) {
-  // A peer's tried list holds at most one entry per peer of its group, so the largest group
-  // bounds it; each may travel as an index and as a value.
-  return sizeof(MigrationHeader) + c.tried.size() * 8 + key_size + c.reader.assembled().size() +
-         c.in.size() + c.out.size();
+// What a move of `c` puts in one queue message.
+size_t carried_bytes(const ProtocolMux& mux, const Connection& c, size_t key_size) {
+  return sizeof(MigrationHeader) + mux.moved_state_bytes(c) + key_size +
+         c.reader.assembled().size() + c.in.size() + c.out.size();
 }
 
 // Sends, waiting a bounded time for room: a move is rare and must not lose the peer to a
@@ -111,7 +110,8 @@ void Worker::migrate_group(const std::string& key, int owner) {
       }
       close_with(*c, ws::close_code::kGoingAway, "server reconfiguring, please reconnect");
     }
-    if (c->state == ConnState::kOpen && carried_bytes(*c, key.size()) + 1 > kQueueMessageMax) {
+    if (c->state == ConnState::kOpen &&
+        carried_bytes(protocols_, *c, key.size()) + 1 > kQueueMessageMax) {
       close_with(*c, ws::close_code::kGoingAway, "server reconfiguring, please reconnect");
     }
   }

@@ -35,6 +35,12 @@ Group& GroupTable::find_or_create(std::string_view key) {
 
 void GroupTable::erase(const Group& group) { groups_.erase(std::string_view(group.key)); }
 
+size_t GroupTable::peer_count() const {
+  size_t n = 0;
+  for (const auto& [key, group] : groups_) n += group->peers.size();
+  return n;
+}
+
 std::vector<std::string> GroupTable::keys() const {
   std::vector<std::string> out;
   out.reserve(groups_.size());

@@ -32,6 +32,7 @@ class GroupTable {
   void erase(const Group& group);  // destroys it
   std::vector<std::string> keys() const;
   size_t size() const { return groups_.size(); }
+  size_t peer_count() const;  // in every group
 
  private:
   std::unordered_map<std::string_view, std::unique_ptr<Group>> groups_;  // keys view Group::key

@@ -65,14 +65,12 @@ void ProtocolMux::enter_lobby(Peer& peer, std::string_view key) {
   peer.group = &lobby_.find_or_create(key);
   peer.generation = 0;
   peer.group->peers.push_back(&peer);
-  ++undecided_;
 }
 
 void ProtocolMux::leave_lobby(Peer& peer) {
   Group* group = peer.group;
   erase_peer(group->peers, &peer);
   peer.group = nullptr;
-  --undecided_;
   if (group->peers.empty()) lobby_.erase(*group);
 }
 

@@ -53,9 +53,16 @@ class ProtocolMux final : private PeerOutput {
   // Installs what arrived; then next_tick_ms() says when each peer's timer fires.
   void import_key(std::string_view key, std::vector<ExportedPeer>& peers);
   uint64_t next_tick_ms(Peer& peer);
+  // Whether the peer's next tick is a heartbeat: those all come one heartbeat interval
+  // apart (the worker keeps them in a queue in arrival order); the others are detection
+  // waits of their own length.
+  bool ticks_periodically(const Peer& peer) const { return !peer.detecting; }
+  // Bytes of routing state a move of this peer carries besides its fixed header (its tried
+  // list, each entry as an index and as a value): for the worker's size check.
+  size_t moved_state_bytes(const Peer& peer) const { return peer.tried.size() * 8; }
 
   GenerationCounters counters() const;  // summed over the generations
-  size_t undecided() const { return undecided_; }
+  size_t undecided() const { return lobby_.peer_count(); }
   Generation& generation(int number) const { return number == 2 ? *gen2_ : *gen1_; }
 
  private:
@@ -84,7 +91,6 @@ class ProtocolMux final : private PeerOutput {
   std::unique_ptr<Generation> gen2_;
   // Undecided peers by key (generation 0): they move with their key like any group.
   GroupTable lobby_;
-  size_t undecided_ = 0;
 };
 
 }  // namespace sigver
