@@ -59,6 +59,7 @@ Transport::Result Transport::write(const char* data, size_t size) {
   // Partial writes are on (tls_context.cc): each call sends whole records, so one call
   // per flush normally sends everything queued as one or a few records.
   size_t sent = 0;
+  write_blocked_ = false;
   while (sent < size) {
     ERR_clear_error();
     const int n = SSL_write(ssl_.get(), data + sent, clamp_int(size - sent));
@@ -68,6 +69,7 @@ Transport::Result Transport::write(const char* data, size_t size) {
     }
     const int err = SSL_get_error(ssl_.get(), n);
     if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+      write_blocked_ = true;
       return {sent, Status::kWouldBlock};
     }
     ERR_clear_error();
@@ -92,7 +94,7 @@ bool Transport::read_pending() const { return ssl_ && SSL_has_pending(ssl_.get()
 void Transport::reset() {
   ssl_.reset();  // the socket BIO does not own the descriptor
   fd_.reset();
-  read_wants_write_ = false;
+  read_wants_write_ = write_blocked_ = false;
 }
 
 }  // namespace sigver

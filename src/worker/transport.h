@@ -41,6 +41,9 @@ class Transport {
   bool read_pending() const;
   // TLS: the last read waits for the socket to be writable (OpenSSL must send first).
   bool read_waits_for_write() const { return read_wants_write_; }
+  // TLS: the last write stopped inside a record, which OpenSSL finishes when write() is
+  // called again with (at least) the same bytes.
+  bool write_blocked() const { return write_blocked_; }
   // Closes it (TLS without close_notify: the connection is being dropped).
   void reset();
 
@@ -54,6 +57,7 @@ class Transport {
   UniqueFd fd_;
   SslPtr ssl_;
   bool read_wants_write_ = false;
+  bool write_blocked_ = false;
 };
 
 }  // namespace sigver

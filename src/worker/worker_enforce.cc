@@ -97,9 +97,11 @@ void Worker::advance_frame_boundary(Connection& c, size_t sent) {
   c.out_to_frame = static_cast<uint32_t>(at - sent);
 }
 
-void Worker::drop_unsent(Connection& c) {
+bool Worker::drop_unsent(Connection& c) {
+  if (c.transport.write_blocked()) return false;
   c.out.truncate(c.out_to_frame);
   if (c.out.empty()) c.out_to_frame = 0;
+  return true;
 }
 
 void Worker::enforce_memory() {
@@ -124,8 +126,7 @@ void Worker::evict_outbound() {
     std::string what = "worker output over " + kib(bound) +
                        "; closing a peer that does not read (" + kib(size) + " queued) with 1008";
     limits_.log().hit(Limit::kOutboundTotal, loop_.now_ms(), what.c_str());
-    if (c->state == ConnState::kOpen) {
-      drop_unsent(*c);
+    if (c->state == ConnState::kOpen && drop_unsent(*c)) {
       close_with(*c, ws::close_code::kPolicyViolation, "server output over limit");
     } else {
       destroy(*c);  // already closing and still not reading: its close frame cannot wait

@@ -640,8 +640,12 @@ void Worker::close_overflowed() {
     if (c.state != ConnState::kOpen) continue;
     CONN_INFO(c, "peer does not read: outbound queue over %llu bytes, closing it",
               static_cast<unsigned long long>(config_.max_outbound));
-    drop_unsent(c);
-    close_with(c, ws::close_code::kPolicyViolation, "outbound queue over limit");
+    if (drop_unsent(c)) {
+      close_with(c, ws::close_code::kPolicyViolation, "outbound queue over limit");
+    } else {
+      note_end(c, 's', ws::close_code::kPolicyViolation);
+      destroy(c);
+    }
   }
   overflowed_.clear();
 }

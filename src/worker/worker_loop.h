@@ -132,7 +132,9 @@ class Worker final : public PeerOutput {
   void evict_inbound();
   // Drops the unsent messages of a peer that is being closed for not reading: only the rest
   // of a frame already partly sent stays, so the close frame after it is still well formed.
-  void drop_unsent(Connection& c);
+  // False when they cannot be dropped: a TLS record made of them is half sent, and OpenSSL
+  // must be given the same bytes again (the caller then drops the connection instead).
+  bool drop_unsent(Connection& c);
   // After send() took `sent` bytes of c.out: where the next whole frame starts.
   void advance_frame_boundary(Connection& c, size_t sent);
   void leave_handshake(Connection& c);

@@ -221,7 +221,10 @@ TEST_F(TlsTest, WssPeersFitTheOpenFileLimitOnePerDescriptor) {
 // Out of descriptors, a TLS client is closed before any TLS work (its handshake fails at
 // once), the worker pauses accepting, and wss peers are served again once some leave.
 TEST_F(TlsTest, OutOfDescriptorsRefusesTlsBeforeTheHandshake) {
-  ASSERT_NO_FATAL_FAILURE(StartTls(1, {}, {}, 96, {"max_connections = 1000"}));
+  // A long heartbeat: on a loaded machine the joins below may take longer than the default
+  // allows a silent peer, and peers closed for it would free their descriptors.
+  ASSERT_NO_FATAL_FAILURE(
+      StartTls(1, {"heartbeat_interval = 60"}, {}, 96, {"max_connections = 1000"}));
   std::vector<Peer> peers;
   for (int i = 0; i < 120; ++i) {
     Peer p = NewTlsPeer();
@@ -232,7 +235,15 @@ TEST_F(TlsTest, OutOfDescriptorsRefusesTlsBeforeTheHandshake) {
   EXPECT_GT(peers.size(), 30u);
   EXPECT_LT(peers.size(), 96u) << "more wss peers than descriptors";
   // Logged as limit max_connections (the limit log folds repeats into one line per 10 s).
-  ASSERT_TRUE(WaitForLog("limit max_connections"));
+  ASSERT_TRUE(WaitForLog("limit max_connections")) << [&] {
+    std::string out = std::to_string(peers.size()) + " peers\n";
+    for (const LogLine& l : ParseLog(server().log_text())) {
+      if (l.level != "debug" && l.text.find("protocol closes") == std::string::npos) {
+        out += l.level + " " + l.text + "\n";
+      }
+    }
+    return out;
+  }();
   const TlsSession refused = proxy_->last_session();
   EXPECT_TRUE(refused.connected);
   EXPECT_FALSE(refused.handshake_ok) << "a TLS handshake done for a client that cannot stay";
@@ -245,6 +256,37 @@ TEST_F(TlsTest, OutOfDescriptorsRefusesTlsBeforeTheHandshake) {
     if (joined) peers.push_back(std::move(p));
     return joined;
   }));
+}
+
+// A wss peer served on its TLS socket that stops reading: once its queue passes
+// max_outbound it is closed (or, with a TLS record half sent, dropped) and its binding
+// ends; the flooder and a bystander pair are untouched.
+TEST_F(TlsTest, SlowWssReaderIsClosedAndOthersStay) {
+  ASSERT_NO_FATAL_FAILURE(StartTls(1, {"max_outbound = 256k", "heartbeat_interval = 60"}));
+  const std::string key = random_key("tls-slow");
+  Peer slow = NewTlsPeer(), flooder = NewTlsPeer();
+  slow.ws().set_receive_buffer(4096);
+  ASSERT_NO_FATAL_FAILURE(Join(slow, key, true));
+  ASSERT_NO_FATAL_FAILURE(Join(flooder, key, false));
+  Peer other_member, other_joiner;
+  uint32_t other_id = 0;
+  ASSERT_NO_FATAL_FAILURE(MakeTlsPair(other_member, other_joiner, other_id));
+  const std::string chunk(32 * 1024, 'f');
+  const auto give_up_at = Clock::now() + std::chrono::seconds(40);
+  size_t sent = 0;
+  Received notice;
+  while (sent < (size_t{256} << 20) && Clock::now() < give_up_at) {
+    ASSERT_TRUE(flooder.send_content(0, chunk)) << "after " << sent << ": " << flooder.error();
+    sent += chunk.size();
+    notice = flooder.receive(Millis(0));
+    if (notice.kind != Received::Kind::kTimeout) break;
+  }
+  ASSERT_NE(notice.kind, Received::Kind::kTimeout) << "not dropped after " << sent << " bytes";
+  EXPECT_TRUE(IsFlags(notice, 0, false, true)) << "after " << sent << " bytes";
+  const CloseResult closed = slow.ws().wait_close(Millis(20000));
+  EXPECT_TRUE(closed.status != ReadStatus::kTimeout) << closed.describe();
+  ASSERT_NO_FATAL_FAILURE(ExpectRelay(other_member, other_joiner, other_id, "after"));
+  EXPECT_TRUE(ServerHealthy());
 }
 
 // A smaller worker count retires workers, but the TLS sessions they terminate cannot move:

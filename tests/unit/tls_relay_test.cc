@@ -588,5 +588,46 @@ TEST_F(TlsRelayTest, RelayOfAnEstablishedConnectionWritesWhatWasUnsentFirst) {
   ASSERT_TRUE(RunUntil([&] { return terminator_->idle(); }));
 }
 
+TEST_F(TlsRelayTest, DirectTlsWriteThatBlocksIsFinishedWithTheSameBytes) {
+  direct_ = true;
+  const std::string data = pattern(4 << 20, 7);
+  std::atomic<bool> done{false};
+  std::atomic<bool> read_now{false};
+  std::string got;
+  std::jthread client_thread = StartClient(
+      [&](Client& c) {
+        if (!c.Handshake(client_ctx_.get())) return;
+        WaitFor(read_now);
+        got = c.Read(data.size());
+      },
+      done);
+  ASSERT_TRUE(RunUntil([&] { return served_.size() == 1; }));
+  Transport& t = served_[0];
+  // The client does not read: the kernel's buffers fill and a record is left half sent.
+  size_t sent = 0;
+  Transport::Result r;
+  ASSERT_TRUE(RunUntil([&] {
+    r = t.write(data.data() + sent, data.size() - sent);
+    sent += r.bytes;
+    return r.status != Transport::Status::kOk || sent == data.size();
+  }));
+  ASSERT_EQ(r.status, Transport::Status::kWouldBlock);
+  EXPECT_TRUE(t.write_blocked());
+  EXPECT_LT(sent, data.size());
+  read_now = true;
+  // The rest, offered again from the same place, as the worker's queue does.
+  ASSERT_TRUE(RunUntil(
+      [&] {
+        r = t.write(data.data() + sent, data.size() - sent);
+        sent += r.bytes;
+        return r.status == Transport::Status::kError || sent == data.size();
+      },
+      milliseconds(20000)));
+  EXPECT_EQ(sent, data.size());
+  EXPECT_FALSE(t.write_blocked());
+  ASSERT_TRUE(RunUntil([&] { return done.load(); }, milliseconds(20000)));
+  EXPECT_TRUE(got == data) << "the client got " << got.size() << " bytes, not the same";
+}
+
 }  // namespace
 }  // namespace sigver
