@@ -271,16 +271,8 @@ TEST_F(TlsTest, SlowWssReaderIsClosedAndOthersStay) {
   Peer other_member, other_joiner;
   uint32_t other_id = 0;
   ASSERT_NO_FATAL_FAILURE(MakeTlsPair(other_member, other_joiner, other_id));
-  const std::string chunk(32 * 1024, 'f');
-  const auto give_up_at = Clock::now() + std::chrono::seconds(40);
   size_t sent = 0;
-  Received notice;
-  while (sent < (size_t{256} << 20) && Clock::now() < give_up_at) {
-    ASSERT_TRUE(flooder.send_content(0, chunk)) << "after " << sent << ": " << flooder.error();
-    sent += chunk.size();
-    notice = flooder.receive(Millis(0));
-    if (notice.kind != Received::Kind::kTimeout) break;
-  }
+  const Received notice = FloodUntilAnswered(flooder, sent);
   ASSERT_NE(notice.kind, Received::Kind::kTimeout) << "not dropped after " << sent << " bytes";
   EXPECT_TRUE(IsFlags(notice, 0, false, true)) << "after " << sent << " bytes";
   const CloseResult closed = slow.ws().wait_close(Millis(20000));

@@ -152,6 +152,23 @@ bool SigverTest::WaitForLog(const std::string& needle, size_t count,
   }
 }
 
+Received FloodUntilAnswered(Peer& flooder, size_t& sent) {
+  const std::string chunk(32 * 1024, 'f');
+  const auto give_up_at = std::chrono::steady_clock::now() + std::chrono::seconds(40);
+  sent = 0;
+  Received notice;
+  while (sent < (size_t{256} << 20) && std::chrono::steady_clock::now() < give_up_at) {
+    if (!flooder.send_content(0, chunk)) {
+      ADD_FAILURE() << "flooder could not send after " << sent << " bytes: " << flooder.error();
+      break;
+    }
+    sent += chunk.size();
+    notice = flooder.receive(Millis(0));
+    if (notice.kind != Received::Kind::kTimeout) break;
+  }
+  return notice;
+}
+
 AssertionResult SigverTest::ServerHealthy() {
   const std::string key = random_key("h");
   Peer member = NewPeer();

@@ -28,6 +28,11 @@ const std::string& SigverBinary();
 ::testing::AssertionResult IsClose(const CloseResult& got, uint16_t code);
 // Nothing but the sync pong arrived (see Peer::sync).
 ::testing::AssertionResult ReceivedNothing(const std::vector<Received>& got);
+// Sends 32 KiB contents from a joiner to its member until something comes back (the server
+// dropping a member that does not read tells its joiners), at most 256 MiB or 40 s: a
+// broken server cannot keep a test busy forever. Returns what came back (a timeout if
+// nothing did); `sent` says how much went out. A send that fails adds a test failure.
+Received FloodUntilAnswered(Peer& flooder, size_t& sent);
 
 class SigverTest : public ::testing::Test {
  protected:
