@@ -8,7 +8,6 @@
 namespace sigver::itest {
 namespace {
 
-
 class BackpressureTest : public SigverTest {
  protected:
   void SetUp() override { Start({.protocol = {"max_outbound = 256k", "heartbeat_interval = 60"}}); }
