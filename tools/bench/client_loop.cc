@@ -311,7 +311,10 @@ void ClientLoop::set_writable_interest(Conn& conn, bool armed) {
 
 void ClientLoop::mark_closed(Conn& conn, int code) {
   if (conn.state == ConnState::kClosed) return;
-  conn.ssl.reset();  // no close_notify: the TCP close ends it, as in ws://
+  // No close_notify: the TCP close ends it, as in ws://. Marked as shut down all the same,
+  // or OpenSSL would refuse to resume its session (a browser's tab closing sends one).
+  if (conn.ssl) SSL_set_shutdown(conn.ssl.get(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  conn.ssl.reset();
   if (conn.fd >= 0) {
     epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, conn.fd, nullptr);
     ::close(conn.fd);
