@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace sigver::ws {
@@ -256,12 +257,20 @@ UpgradeRequest parse_upgrade_request(std::string_view bytes, size_t max_header_s
 }
 
 std::string compute_accept(std::string_view sec_websocket_key) {
-  std::string input(sec_websocket_key);
-  input += kWebSocketGuid;
+  // Fetched once, with one context kept per thread: EVP_Digest(..., EVP_sha1()) makes a
+  // context and looks the implementation up among the providers on every call, which in
+  // OpenSSL 3 costs several times the hash itself.
+  static EVP_MD* const sha1 = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+  struct ContextFree {
+    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+  };
+  thread_local const std::unique_ptr<EVP_MD_CTX, ContextFree> ctx(EVP_MD_CTX_new());
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int digest_size = 0;
-  if (EVP_Digest(input.data(), input.size(), digest.data(), &digest_size, EVP_sha1(), nullptr) !=
-      1) {
+  if (sha1 == nullptr || !ctx || EVP_DigestInit_ex2(ctx.get(), sha1, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), sec_websocket_key.data(), sec_websocket_key.size()) != 1 ||
+      EVP_DigestUpdate(ctx.get(), kWebSocketGuid.data(), kWebSocketGuid.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), digest.data(), &digest_size) != 1) {
     return {};  // only if OpenSSL itself is broken; the handshake then fails on the client
   }
   std::array<unsigned char, 4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1> encoded{};
