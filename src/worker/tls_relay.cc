@@ -119,7 +119,7 @@ bool TlsRelay::handshake() {
   }
   const int err = SSL_get_error(ssl_.get(), rc);
   if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-    note_blocked(err);
+    note_blocked(Transport::wait_for(err));
     update_interest();
     return false;
   }
@@ -156,9 +156,9 @@ void TlsRelay::hand_over() {
 
 // ---- the two directions ----
 
-void TlsRelay::note_blocked(int ssl_error) {
-  if (ssl_error == SSL_ERROR_WANT_READ) tls_needs_in_ = true;
-  if (ssl_error == SSL_ERROR_WANT_WRITE) tls_needs_out_ = true;
+void TlsRelay::note_blocked(Transport::Wait wait) {
+  if (wait == Transport::Wait::kReadable) tls_needs_in_ = true;
+  if (wait == Transport::Wait::kWritable) tls_needs_out_ = true;
 }
 
 // Client -> A. Returns true when anything moved or changed state.
@@ -176,32 +176,17 @@ bool TlsRelay::tls_to_plain() {
   if (!tcp_readable_ && !read_wants_write_ && !SSL_has_pending(ssl_.get())) return moved;
   tcp_readable_ = read_wants_write_ = false;
   char* buf = owner_.scratch();
-  size_t got = 0;
-  while (got < TlsTerminator::kScratchSize) {
-    ERR_clear_error();
-    const int n =
-        SSL_read(ssl_.get(), buf + got, static_cast<int>(TlsTerminator::kScratchSize - got));
-    if (n > 0) {
-      got += static_cast<size_t>(n);
-      // With read-ahead one read(2) brings every record that had arrived; once OpenSSL
-      // holds none, stop rather than pay a read that fails: epoll reports the rest.
-      if (!SSL_has_pending(ssl_.get())) break;
-      continue;
-    }
-    const int err = SSL_get_error(ssl_.get(), n);
-    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-      note_blocked(err);
-      read_wants_write_ = err == SSL_ERROR_WANT_WRITE;
-    } else if (err == SSL_ERROR_ZERO_RETURN) {
-      tls_read_done_ = true;  // close_notify (or EOF: SSL_OP_IGNORE_UNEXPECTED_EOF)
-      moved = true;
-    } else {
-      deliver(buf, got);  // what arrived before the failure still counts
-      got = 0;
-      tls_failed("read");
-      return true;
-    }
-    break;
+  const Transport::Result r = Transport::tls_read(ssl_.get(), buf, TlsTerminator::kScratchSize);
+  note_blocked(r.wait);
+  read_wants_write_ = r.wait == Transport::Wait::kWritable;
+  const size_t got = r.bytes;
+  if (r.status == Transport::Status::kEof) {
+    tls_read_done_ = true;
+    moved = true;
+  } else if (r.status == Transport::Status::kError) {
+    deliver(buf, got);  // what arrived before the failure still counts
+    tls_failed("read");
+    return true;
   }
   if (got > 0) {
     deliver(buf, got);
@@ -247,23 +232,10 @@ void TlsRelay::deliver(const char* data, size_t size) {
 }
 
 size_t TlsRelay::ssl_write(const char* data, size_t size) {
-  size_t written = 0;
-  while (written < size) {
-    ERR_clear_error();
-    const int n = SSL_write(ssl_.get(), data + written, static_cast<int>(size - written));
-    if (n > 0) {
-      written += static_cast<size_t>(n);
-      continue;
-    }
-    const int err = SSL_get_error(ssl_.get(), n);
-    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-      note_blocked(err);
-    } else {
-      tls_failed("write");
-    }
-    break;
-  }
-  return written;
+  const Transport::Result r = Transport::tls_write(ssl_.get(), data, size);
+  note_blocked(r.wait);
+  if (r.status == Transport::Status::kError) tls_failed("write");
+  return r.bytes;
 }
 
 // A -> client. Returns true when anything moved or changed state.
@@ -314,7 +286,7 @@ void TlsRelay::finish_directions() {
     } else {
       const int err = SSL_get_error(ssl_.get(), rc);
       if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-        note_blocked(err);
+        note_blocked(Transport::wait_for(err));
       } else {
         tls_failed("shutdown");
       }

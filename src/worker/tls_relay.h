@@ -19,6 +19,7 @@
 #include "core/event_loop.h"
 #include "core/tls_context.h"
 #include "core/unique_fd.h"
+#include "worker/transport.h"
 
 namespace sigver {
 
@@ -78,7 +79,7 @@ class TlsRelay final : public DeadlineNode {
   void close_tcp();
   void close_plain();
   void update_interest();
-  void note_blocked(int ssl_error);
+  void note_blocked(Transport::Wait wait);
 
   TlsTerminator& owner_;
   UniqueFd tcp_;

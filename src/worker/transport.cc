@@ -16,64 +16,74 @@ int clamp_int(size_t size) { return size > INT_MAX ? INT_MAX : static_cast<int>(
 }  // namespace
 
 Transport::Result Transport::read(char* buf, size_t room) {
-  if (!ssl_) {
-    const ssize_t n = ::recv(fd_.get(), buf, room, 0);
-    if (n > 0) return {static_cast<size_t>(n), Status::kOk};
-    if (n == 0) return {0, Status::kEof};
-    return {0, would_block(errno) ? Status::kWouldBlock : Status::kError};
+  if (ssl_) {
+    const Result r = tls_read(ssl_.get(), buf, room);
+    read_wants_write_ = r.wait == Wait::kWritable;
+    if (r.status == Status::kError) ERR_clear_error();  // the worker logs no TLS reason
+    return r;
   }
-  read_wants_write_ = false;
+  const ssize_t n = ::recv(fd_.get(), buf, room, 0);
+  if (n > 0) return {static_cast<size_t>(n), Status::kOk};
+  if (n == 0) return {0, Status::kEof};
+  return {0, would_block(errno) ? Status::kWouldBlock : Status::kError};
+}
+
+Transport::Result Transport::write(const char* data, size_t size) {
+  if (ssl_) {
+    const Result r = tls_write(ssl_.get(), data, size);
+    write_blocked_ = r.status == Status::kWouldBlock;
+    if (r.status == Status::kError) ERR_clear_error();
+    return r;
+  }
+  const ssize_t n = ::send(fd_.get(), data, size, MSG_NOSIGNAL);
+  if (n >= 0) return {static_cast<size_t>(n), Status::kOk};
+  return {0, would_block(errno) ? Status::kWouldBlock : Status::kError};
+}
+
+Transport::Result Transport::tls_read(SSL* ssl, char* buf, size_t room) {
   size_t got = 0;
-  // One SSL_read returns at most one record; read-ahead brought every record that had
-  // arrived, so keep going while OpenSSL holds some, then stop without a failing read(2).
   while (got < room) {
     ERR_clear_error();
-    const int n = SSL_read(ssl_.get(), buf + got, clamp_int(room - got));
+    const int n = SSL_read(ssl, buf + got, clamp_int(room - got));
     if (n > 0) {
       got += static_cast<size_t>(n);
-      if (!SSL_has_pending(ssl_.get())) return {got, Status::kOk};
+      if (!SSL_has_pending(ssl)) return {got, Status::kOk};
       continue;
     }
-    switch (SSL_get_error(ssl_.get(), n)) {
-      case SSL_ERROR_WANT_WRITE:
-        read_wants_write_ = true;
-        [[fallthrough]];
+    const Status stopped = got > 0 ? Status::kOk : Status::kWouldBlock;
+    switch (SSL_get_error(ssl, n)) {
       case SSL_ERROR_WANT_READ:
-        return {got, got > 0 ? Status::kOk : Status::kWouldBlock};
+        return {got, stopped, Wait::kReadable};
+      case SSL_ERROR_WANT_WRITE:
+        return {got, stopped, Wait::kWritable};
       case SSL_ERROR_ZERO_RETURN:  // close_notify, or EOF (SSL_OP_IGNORE_UNEXPECTED_EOF)
         return {got, Status::kEof};
       default:
-        ERR_clear_error();
-        return {got, Status::kError};
+        return {got, Status::kError};  // the caller reads the error queue if it logs it
     }
   }
   return {got, Status::kOk};
 }
 
-Transport::Result Transport::write(const char* data, size_t size) {
-  if (!ssl_) {
-    const ssize_t n = ::send(fd_.get(), data, size, MSG_NOSIGNAL);
-    if (n >= 0) return {static_cast<size_t>(n), Status::kOk};
-    return {0, would_block(errno) ? Status::kWouldBlock : Status::kError};
-  }
+Transport::Result Transport::tls_write(SSL* ssl, const char* data, size_t size) {
   // Partial writes are on (tls_context.cc): each call sends whole records, so one call
   // per flush normally sends everything queued as one or a few records.
   size_t sent = 0;
-  write_blocked_ = false;
   while (sent < size) {
     ERR_clear_error();
-    const int n = SSL_write(ssl_.get(), data + sent, clamp_int(size - sent));
+    const int n = SSL_write(ssl, data + sent, clamp_int(size - sent));
     if (n > 0) {
       sent += static_cast<size_t>(n);
       continue;
     }
-    const int err = SSL_get_error(ssl_.get(), n);
-    if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
-      write_blocked_ = true;
-      return {sent, Status::kWouldBlock};
+    switch (SSL_get_error(ssl, n)) {
+      case SSL_ERROR_WANT_READ:
+        return {sent, Status::kWouldBlock, Wait::kReadable};
+      case SSL_ERROR_WANT_WRITE:
+        return {sent, Status::kWouldBlock, Wait::kWritable};
+      default:
+        return {sent, Status::kError};
     }
-    ERR_clear_error();
-    return {sent, Status::kError};
   }
   return {sent, Status::kOk};
 }

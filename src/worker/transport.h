@@ -17,9 +17,12 @@ namespace sigver {
 class Transport {
  public:
   enum class Status : uint8_t { kOk, kWouldBlock, kEof, kError };
+  // What a TLS call stopped for, when OpenSSL must wait for the socket.
+  enum class Wait : uint8_t { kNothing, kReadable, kWritable };
   struct Result {
     size_t bytes = 0;  // moved, also when the status says why it stopped
     Status status = Status::kOk;
+    Wait wait = Wait::kNothing;  // TLS only
   };
 
   Transport() = default;
@@ -46,6 +49,18 @@ class Transport {
   bool write_blocked() const { return write_blocked_; }
   // Closes it (TLS without close_notify: the connection is being dropped).
   void reset();
+
+  // The TLS halves of read() and write(), which the relay (tls_relay.h) drives too.
+  // Reading stops at `room`, or once OpenSSL holds nothing more (read-ahead brought every
+  // record that had arrived: another read(2) would fail); writing sends whole records.
+  static Result tls_read(SSL* ssl, char* buf, size_t room);
+  static Result tls_write(SSL* ssl, const char* data, size_t size);
+  // What an SSL_get_error() result waits for.
+  static Wait wait_for(int ssl_error) {
+    return ssl_error == SSL_ERROR_WANT_READ    ? Wait::kReadable
+           : ssl_error == SSL_ERROR_WANT_WRITE ? Wait::kWritable
+                                               : Wait::kNothing;
+  }
 
   // For a TLS connection moving to another worker: gives up the socket and its TLS state,
   // leaving this transport empty. Whoever writes next must start with the bytes a short
