@@ -1,6 +1,8 @@
 // Entry point of both binaries: `sigverd` (nginx-like: -c FILE, -t, -s SIGNAL) and `sigver`
 // (the seed's command line), chosen at compile time by SIGVER_SEED_CLI. The only file that
 // sees both the master and the worker.
+#include <unistd.h>
+
 #include <cstdio>
 #include <string>
 
@@ -92,5 +94,13 @@ int main(int argc, char** argv) {
     return true;
   };
   options.worker_main = sigver::run_worker;
+  // Resolved now: a new version installed later is renamed over this path.
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) options.binary.assign(self, static_cast<size_t>(n));
+  for (int i = 1; i < argc; ++i) options.args.emplace_back(argv[i]);
+#ifndef SIGVER_SEED_CLI
+  options.has_config_test = true;
+#endif
   return sigver::run_master(options);
 }

@@ -21,6 +21,12 @@ enum class ChannelType : uint8_t {
   kMigrate = 'G',      // worker -> new owner: one peer of a group that moves, with its state
   kTlsMaterial = 'T',  // master -> worker: new certificate, key and TLS settings (HUP)
   kTicketKeys = 'K',   // master -> worker: session ticket keys (rotation, HUP)
+  // A binary upgrade (core/handover.h):
+  kHello = 'h',       // new master -> old master: its version, its queues' send ends
+  kUpgrade = 'U',     // old master -> old worker: move every group to the new workers
+  kCommit = 'C',      // old master -> new master, and each master -> its workers: done
+  kRollback = 'B',    // old master -> old worker: the new master failed, serve as before
+  kUpgradeEnd = 'E',  // old worker -> new worker, on a rollback: nothing more comes from me
 };
 
 inline constexpr size_t kChannelMaxFds = 128;

@@ -35,6 +35,13 @@ struct WorkerSetup {
   // This master's counters for /metrics and /health (see worker_stats.h); null when it could
   // not map them (the worker then counts into memory of its own).
   SharedStats* stats = nullptr;
+  // A binary upgrade that has not committed yet (the new master's workers, core/handover.h):
+  // accept nothing until the kCommit message, and on a stop before it send every group back
+  // to the old workers, through these send ends of their queues, on a ring of
+  // `fallback_count` (closed at the commit).
+  bool hold_accepting = false;
+  std::vector<int> fallback_outboxes;
+  int fallback_count = 0;
   // Loads the configuration again exactly as at start-up (file + command-line overrides);
   // the worker calls it on SIGHUP. Returns false with an error message.
   std::function<bool(Config&, std::string&)> reload_config;

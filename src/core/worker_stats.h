@@ -41,6 +41,11 @@ struct WorkerStats {
 
   Counter pid;
   Counter progress_ms;  // CLOCK_MONOTONIC milliseconds at the worker's last loop iteration
+  Counter handed_over;  // 1 once it moved every group to a new binary's workers (upgrade)
+  // The one field the master writes: 1 while it wants the groups moved to a new binary. A
+  // worker that reads kUpgrade after the master gave up (it was stopped, say) sees 0 and
+  // moves nothing, instead of sending its groups to workers that are gone.
+  Counter upgrade_wanted;
   // Gauges.
   Counter connections;
   Counter groups;

@@ -27,7 +27,8 @@ constexpr const char* kSigverdUsage =
     "      --host <ip>       Address to listen on, overrides the file (default: 0.0.0.0)\n"
     "  -p, --port <number>   Port to listen on, overrides the file (default: 8000)\n"
     "  -t                    Test the configuration and exit\n"
-    "  -s <signal>           Send a signal to the running master: reload, quit, stop, reopen\n"
+    "  -s <signal>           Send a signal to the running master: reload, quit, stop, reopen,\n"
+    "                        upgrade (start the binary again, moving every peer to it)\n"
     "  -V, --version         Print the version and exit\n"
     "      --help            Print this help and exit";
 
@@ -216,9 +217,9 @@ CliResult parse_sigverd_args(int argc, char** argv) {
     if (is(o, "", 's')) signal = o.value;
   }
   if (signal && *signal != "reload" && *signal != "quit" && *signal != "stop" &&
-      *signal != "reopen") {
-    return error_result(
-        kProgram, "invalid signal \"" + *signal + "\" (expected reload, quit, stop or reopen)");
+      *signal != "reopen" && *signal != "upgrade") {
+    return error_result(kProgram, "invalid signal \"" + *signal +
+                                      "\" (expected reload, quit, stop, reopen or upgrade)");
   }
   if (signal && test) return error_result(kProgram, "-t and -s cannot be used together");
 

@@ -15,10 +15,12 @@
 #include "master/daemonize.h"
 #include "master/handoff_queues.h"
 #include "master/listeners.h"
+#include "master/master_process.h"
 #include "master/pidfile.h"
 #include "master/privileges.h"
 #include "master/process_table.h"
 #include "master/reload.h"
+#include "master/sd_notify.h"
 #include "master/signals.h"
 #include "master/status_pages.h"
 #include "master/status_server.h"
@@ -31,15 +33,8 @@
 #endif
 
 namespace sigver {
-namespace {
 
-using Clock = ProcessTable::Clock;
-constexpr Clock::duration kQuitGrace = std::chrono::seconds(10);
-constexpr Clock::duration kTerminateGrace = std::chrono::seconds(3);
-// After SIGKILL the kernel reaps quickly; this bound only guards against a stuck process.
-constexpr Clock::duration kKillWait = std::chrono::seconds(5);
-
-std::string describe_status(int status) {
+std::string describe_exit(int status) {
   if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status)) {
     std::string text = "was killed by " + signal_name(WTERMSIG(status));
@@ -48,60 +43,6 @@ std::string describe_status(int status) {
   }
   return "changed state " + std::to_string(status);
 }
-
-class Master {
- public:
-  explicit Master(MasterOptions& options)
-      : options_(options), status_([this](std::string_view path) { return status(path); }) {}
-  int run();
-
- private:
-  enum class Phase { kRunning, kStopping, kKilling };
-
-  bool start_up(int& exit_code);
-  void fail_start(const std::string& message);
-  void serve();
-  void handle_signal(int signo);
-  void reap_children();
-  void spawn(int index);
-  void respawn_due();
-  void reload();
-  bool apply_listen(const ListenAddress& old_address);
-  void apply_worker_count(int old_count, int new_count);
-  void reopen_logs();
-  // New connections go only to the first `count` sockets of the group (listeners.h); the
-  // default spread is kept if the kernel refuses.
-  void steer(const std::vector<UniqueFd>& sockets, int count);
-  // The status listener (status_listen): what it answers, and (re)binding it.
-  StatusResponse status(std::string_view path) const;
-  bool apply_status_listen(std::string& error);
-  void begin_shutdown(int signo, Clock::duration grace);
-  void signal_workers(int signo);
-  int poll_timeout_ms() const;
-
-  MasterOptions& options_;
-  Config& config() { return options_.config; }
-  std::vector<UniqueFd> listeners_;
-  std::vector<UniqueFd> tls_listeners_;  // listen_tls, one per worker
-  TlsMaterial tls_material_;             // what workers build their TLS contexts from
-  TicketKeyRing tickets_;                // session ticket keys, in memory only
-  std::vector<HandoffQueue> queues_;
-  Credentials credentials_;
-  Daemonizer daemonizer_;
-  UniqueFd signal_fd_;
-  PidFile pid_file_;
-  std::optional<ProcessTable> table_;
-  ClientCounts clients_;  // connections per client address, shared with every worker
-  SharedStats stats_;     // every worker's counters, read for /metrics and /health
-  StatusServer status_;
-  uint64_t worker_restarts_ = 0;
-  WorkerSpawner spawner_;
-  Phase phase_ = Phase::kRunning;
-  Clock::time_point deadline_{};
-  int stop_signal_ = 0;
-  int exit_code_ = 0;
-};
-
 void Master::steer(const std::vector<UniqueFd>& sockets, int count) {
   std::string error;
   if (!steer_new_connections(sockets, count, error)) {
@@ -140,7 +81,19 @@ bool Master::start_up(int& exit_code) {
     return false;
   }
   if (!warning.empty()) LOG_WARN("%s", warning.c_str());
-  if (!config().pid.empty() && !PidFile::check_not_running(config().pid, error)) {
+  // Started by an old master handing over to us (master_upgrade.cc)?
+  if (const char* handover = ::getenv(kHandoverEnvVar)) {
+    handover_ = decode_handover_env(handover);
+    ::unsetenv(kHandoverEnvVar);
+    if (!handover_ || handover_->version != kHandoverVersion) {
+      fail_start(handover_ ? "upgrade: the old master speaks handover version " +
+                                 std::to_string(handover_->version) + ", this one " +
+                                 std::to_string(kHandoverVersion)
+                           : std::string("upgrade: malformed ") + kHandoverEnvVar);
+      return false;
+    }
+  }
+  if (!handover_ && !config().pid.empty() && !PidFile::check_not_running(config().pid, error)) {
     fail_start(error);
     return false;
   }
@@ -154,16 +107,19 @@ bool Master::start_up(int& exit_code) {
   uint16_t tls_port = 0;
   // Bound before daemonizing (like nginx), so an address in use fails the command that
   // started us with exit code 1 and a message on its terminal.
-  if (!open_listeners(config().listen, count, listeners_, port, error) ||
-      (config().listen_tls &&
-       !open_listeners(*config().listen_tls, count, tls_listeners_, tls_port, error)) ||
-      !open_handoff_queues(count, queues_, error) || !apply_status_listen(error)) {
+  const bool bound =
+      handover_ ? adopt_handover(port, tls_port, error)
+                : open_listeners(config().listen, count, listeners_, port, error) &&
+                      (!config().listen_tls || open_listeners(*config().listen_tls, count,
+                                                              tls_listeners_, tls_port, error)) &&
+                      apply_status_listen(error);
+  if (!bound || !open_handoff_queues(count, queues_, error)) {
     fail_start(error);
     return false;
   }
   config().listen.port = port;
   if (config().listen_tls) config().listen_tls->port = tls_port;
-  if (config().daemon) {
+  if (config().daemon && !handover_) {  // a new master stays where the old one runs it
     switch (daemonizer_.start(exit_code, error)) {
       case Daemonizer::Role::kOriginal:
         return false;  // the daemon carries on; exit_code is its start-up verdict
@@ -177,7 +133,9 @@ bool Master::start_up(int& exit_code) {
   exit_code = 1;
   // After daemonizing, so the pid file names the process that stays.
   signal_fd_ = open_signalfd(master_signal_set(), error);
-  if (!signal_fd_ || (!config().pid.empty() && !pid_file_.write(config().pid, error))) {
+  // A new master takes the pid file when the old one commits.
+  if (!signal_fd_ ||
+      (!handover_ && !config().pid.empty() && !pid_file_.write(config().pid, error))) {
     fail_start(error);
     return false;
   }
@@ -185,6 +143,7 @@ bool Master::start_up(int& exit_code) {
              count == 1 ? "" : "s", describe_listen_addresses(config()).c_str(),
              options_.config_name.empty() ? "" : ", configuration ", options_.config_name.c_str());
   daemonizer_.report_ready();
+  if (!handover_ && !sd_notify_send("READY=1", error)) LOG_WARN("sd_notify: %s", error.c_str());
 
   table_.emplace(count);
   spawner_.listeners = &listeners_;
@@ -193,6 +152,12 @@ bool Master::start_up(int& exit_code) {
   spawner_.tls = tls_enabled(config()) ? &tls_material_ : nullptr;
   spawner_.queues = &queues_;
   spawner_.master_only_fds = {signal_fd_.get(), status_.listener_fd()};
+  if (handover_) {
+    spawner_.master_only_fds.push_back(handover_control_.get());
+    spawner_.hold_accepting = true;
+    spawner_.fallback_outboxes = &old_queues_;
+    spawner_.fallback_count = handover_->old_count;
+  }
   spawner_.credentials = &credentials_;
   spawner_.config = &options_.config;
   spawner_.count = count;
@@ -207,6 +172,7 @@ bool Master::start_up(int& exit_code) {
         std::strerror(errno));
   }
   for (int i = 0; i < count; ++i) spawn(i);
+  if (handover_) say_hello();
   return true;
 }
 
@@ -234,7 +200,7 @@ int Master::poll_timeout_ms() const {
           Clock::now() + std::chrono::milliseconds(rotate_ms > now_ms ? rotate_ms - now_ms : 0);
       wake = wake ? std::min(*wake, rotate_at) : rotate_at;
     }
-  } else {
+  } else if (phase_ != Phase::kHandedOver) {
     wake = deadline_;
   }
   if (!wake) return -1;
@@ -245,7 +211,9 @@ int Master::poll_timeout_ms() const {
 void Master::serve() {
   for (;;) {
     if (phase_ == Phase::kRunning) {
-      respawn_due();
+      // While groups move to a new binary, a fresh old worker would split them.
+      if (!upgrade_ || upgrade_->step == UpgradeAttempt::Step::kStarting) respawn_due();
+      check_upgrade();
       if (tickets_.due(monotonic_ms())) {
         update_ticket_keys(config(), tickets_, true, tls_material_);
         send_ticket_keys(queues_, spawner_.count, tls_material_);
@@ -256,6 +224,8 @@ void Master::serve() {
         exit_code_ = 1;
         return;
       }
+    } else if (phase_ == Phase::kHandedOver) {
+      if (!table_->any_running()) return;  // the last old worker finished
     } else {
       if (!table_->any_running()) return;
       if (Clock::now() >= deadline_) {
@@ -272,8 +242,15 @@ void Master::serve() {
       }
     }
     std::vector<pollfd> fds{{signal_fd_.get(), POLLIN, 0}};
+    // The other master during an upgrade (the old one's or the new one's end).
+    const int control = upgrade_ ? upgrade_->control.get() : handover_control_.get();
+    if (control >= 0) fds.push_back({control, POLLIN, 0});
+    const size_t status_first = fds.size();
     status_.add_poll_fds(fds);
     int timeout = poll_timeout_ms();
+    if (upgrade_ && upgrade_->step == UpgradeAttempt::Step::kMoving) {
+      timeout = timeout < 0 ? 10 : std::min(timeout, 10);  // polls WorkerStats::handed_over
+    }
     if (const int status_timeout = status_.timeout_ms(); status_timeout >= 0) {
       timeout = timeout < 0 ? status_timeout : std::min(timeout, status_timeout);
     }
@@ -283,8 +260,27 @@ void Master::serve() {
       begin_shutdown(SIGTERM, kTerminateGrace);
       continue;
     }
-    if (rc > 0) status_.on_poll(fds, 1);
+    if (rc > 0) status_.on_poll(fds, status_first);
+    // Signals first: an old master that gives up stops us before it closes the control
+    // socket, which would otherwise read as its going away.
     while (int signo = read_signal(signal_fd_.get())) handle_signal(signo);
+    if (rc > 0 && control >= 0 && fds[1].revents != 0) {
+      if (upgrade_ && control == upgrade_->control.get()) {
+        on_new_master_message();
+        if (upgrade_ && (fds[1].revents & (POLLHUP | POLLERR))) {
+          // It is exiting: its exit status (reap_children) says why; stop polling the socket.
+          std::erase(spawner_.master_only_fds, upgrade_->control.get());
+          upgrade_->control.reset();
+          upgrade_->deadline = std::min(upgrade_->deadline, Clock::now() + kKillWait);
+        }
+      } else if (handover_ && control == handover_control_.get()) {
+        on_old_master_message();
+        if (handover_ && phase_ == Phase::kRunning && (fds[1].revents & (POLLHUP | POLLERR))) {
+          LOG_WARN("upgrade: the old master went away before the commit; taking over");
+          take_over();
+        }
+      }
+    }
   }
 }
 
@@ -317,18 +313,29 @@ void Master::handle_signal(int signo) {
       reap_children();
       break;
     case SIGHUP:
-      if (phase_ == Phase::kRunning) reload();
+      if (phase_ == Phase::kRunning && (upgrade_ || handover_)) {
+        LOG_WARN("reload ignored: a binary upgrade is in progress");
+      } else if (phase_ == Phase::kRunning) {
+        reload();
+      }
+      break;
+    case SIGUSR2:
+      start_upgrade();
       break;
     case SIGUSR1:
       reopen_logs();
       break;
     case SIGQUIT:
-      if (phase_ == Phase::kRunning) begin_shutdown(SIGQUIT, kQuitGrace);
+      if (upgrade_) abandon_upgrade("the master was told to stop");
+      if (phase_ == Phase::kRunning || phase_ == Phase::kHandedOver) {
+        begin_shutdown(SIGQUIT, kQuitGrace);
+      }
       break;
     case SIGTERM:
     case SIGINT:
+      if (upgrade_) abandon_upgrade("the master was told to stop");
       // Also turns a graceful stop in progress into a fast one.
-      if (phase_ == Phase::kRunning || stop_signal_ == SIGQUIT) {
+      if (phase_ == Phase::kRunning || phase_ == Phase::kHandedOver || stop_signal_ == SIGQUIT) {
         begin_shutdown(SIGTERM, kTerminateGrace);
       }
       break;
@@ -342,6 +349,7 @@ void Master::reap_children() {
     int status = 0;
     pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid <= 0) return;
+    if (reap_new_master(pid, status)) continue;
     bool fatal = WIFEXITED(status) && WEXITSTATUS(status) == kWorkerFatalExit;
     ProcessTable::Exit exit = table_->on_exit(pid, fatal, phase_ != Phase::kRunning, Clock::now());
     if (exit.index < 0) {
@@ -352,7 +360,7 @@ void Master::reap_children() {
     // counts them): whatever its slice still holds would be counted forever.
     clients_.clear(exit.index);
     stats_.clear(exit.index);
-    std::string what = describe_status(status);
+    std::string what = describe_exit(status);
     if (phase_ != Phase::kRunning) {
       LOG_INFO("worker %d (pid %d) %s", exit.index, static_cast<int>(pid), what.c_str());
     } else if (table_->slot(exit.index).retired) {
@@ -543,7 +551,8 @@ void Master::begin_shutdown(int signo, Clock::duration grace) {
   LOG_NOTICE("%s: stopping %d worker(s) with %s", signo == SIGQUIT ? "graceful stop" : "stop",
              static_cast<int>(table_->running_pids().size()), signal_name(signo).c_str());
   Clock::time_point deadline = Clock::now() + grace;
-  deadline_ = phase_ == Phase::kRunning ? deadline : std::min(deadline_, deadline);
+  const bool first = phase_ == Phase::kRunning || phase_ == Phase::kHandedOver;
+  deadline_ = first ? deadline : std::min(deadline_, deadline);
   phase_ = Phase::kStopping;
   stop_signal_ = signo;
   signal_workers(signo);
@@ -566,8 +575,6 @@ int Master::run() {
   LOG_NOTICE("master exiting with code %d", exit_code_);
   return exit_code_;
 }
-
-}  // namespace
 
 int run_master(MasterOptions& options) {
   Master master(options);

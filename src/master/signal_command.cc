@@ -17,6 +17,7 @@ int signal_for_command(const std::string& name) {
   if (name == "quit") return SIGQUIT;
   if (name == "stop") return SIGTERM;
   if (name == "reopen") return SIGUSR1;
+  if (name == "upgrade") return SIGUSR2;
   return 0;
 }
 
@@ -25,7 +26,7 @@ int signal_for_command(const std::string& name) {
 int signal_running_master(const Config& config, const std::string& signal) {
   int signo = signal_for_command(signal);
   if (signo == 0) {
-    std::fprintf(stderr, "sigverd: unknown signal \"%s\" (expected reload, quit, stop or reopen)\n",
+    std::fprintf(stderr, "sigverd: unknown signal \"%s\" (expected reload, quit, stop, reopen or upgrade)\n",
                  signal.c_str());
     return 1;
   }

@@ -86,6 +86,12 @@ bool StatusServer::listen(const std::optional<ListenAddress>& address, std::stri
   return true;
 }
 
+void StatusServer::adopt(UniqueFd listener, const ListenAddress& address) {
+  listener_ = std::move(listener);
+  clients_.clear();
+  address_ = address;
+}
+
 void StatusServer::add_poll_fds(std::vector<pollfd>& fds) const {
   if (listener_) fds.push_back({listener_.get(), POLLIN, 0});
   for (const Client& c : clients_) {

@@ -34,6 +34,8 @@ class StatusServer {
 
   // Binds `address` (replacing the current listener), or closes it with nullopt.
   bool listen(const std::optional<ListenAddress>& address, std::string& error);
+  // Serves a socket already bound to `address` (inherited from an old master on upgrade).
+  void adopt(UniqueFd listener, const ListenAddress& address);
   bool listening() const { return listener_.valid(); }
   int listener_fd() const { return listener_.get(); }  // -1 when not listening
   const std::optional<ListenAddress>& address() const { return address_; }

@@ -78,6 +78,11 @@ void WorkerSpawner::run_child(int index, pid_t master_pid) const {
   setup.reload_config = reload_config;
   setup.clients = clients;
   setup.stats = stats;
+  setup.hold_accepting = hold_accepting;
+  if (hold_accepting && fallback_outboxes != nullptr) {
+    for (const UniqueFd& fd : *fallback_outboxes) setup.fallback_outboxes.push_back(fd.get());
+    setup.fallback_count = fallback_count;
+  }
   int code = 1;
   try {
     code = worker_main(setup);

@@ -34,6 +34,10 @@ struct WorkerSpawner {
   WorkerMain worker_main = nullptr;
   ClientCounts* clients = nullptr;  // shared across workers; null if it could not be mapped
   SharedStats* stats = nullptr;     // the workers' counters; null if it could not be mapped
+  // A binary upgrade not committed yet (the new master): see WorkerSetup::hold_accepting.
+  bool hold_accepting = false;
+  const std::vector<UniqueFd>* fallback_outboxes = nullptr;
+  int fallback_count = 0;
 
   // Returns the child's pid, or -1 with `error` when fork() failed. Never returns in the
   // child.

@@ -58,9 +58,11 @@ void Worker::handle_handshake(Connection& c) {
   }
   // A group never spans processes: the key's owner finishes the handshake.
   // An adopted connection is not passed on again (no ping-pong while workers learn a new
-  // count), unless this worker was just retired by a smaller count.
+  // count), unless this worker was just retired by a smaller count. During a binary upgrade
+  // every connection goes to the new workers (worker_handover.h).
   const int owner = key_owner(req.key, setup_.count);
-  if (owner != setup_.index && (!c.adopted || setup_.index >= setup_.count)) {
+  if (handover_.forwarding ||
+      (owner != setup_.index && (!c.adopted || setup_.index >= setup_.count))) {
     hand_off(c, owner);
     return;
   }

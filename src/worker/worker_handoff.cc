@@ -27,7 +27,9 @@ void Worker::hand_off(Connection& c, int owner) {
   const int queue = owner < static_cast<int>(setup_.outboxes.size()) ? setup_.outboxes[owner] : -1;
   const int fd = c.transport.fd();
   char head[sizeof(uint32_t)];
-  const std::string_view head_bytes = encode_handoff_head(c.client, head);
+  // Another master's workers count addresses with another seed: they count it anew.
+  const ClientCounts::Ticket ticket = handover_.forwarding ? ClientCounts::kNotCounted : c.client;
+  const std::string_view head_bytes = encode_handoff_head(ticket, head);
   int err = queue < 0                                                ? EBADF
             : head_bytes.size() + c.in.size() + 1 > kQueueMessageMax ? EMSGSIZE
                                                                      : 0;
@@ -123,6 +125,18 @@ void Worker::receive_queue() {
       case ChannelType::kTicketKeys:
         if (tls_) tls_->update_tickets(msg.payload);
         break;
+      case ChannelType::kUpgrade:
+        begin_upgrade(msg);
+        break;
+      case ChannelType::kCommit:
+        commit_upgrade(msg.payload);
+        break;
+      case ChannelType::kRollback:
+        roll_back_upgrade();
+        break;
+      case ChannelType::kUpgradeEnd:
+        note_upgrade_end(msg);
+        break;
       default:
         LOG_ERROR("unknown message type %d on the worker queue: dropped",
                   static_cast<int>(msg.type));
@@ -134,8 +148,11 @@ void Worker::receive_queue() {
 void Worker::adopt(int fd, ClientCounts::Ticket client, std::string_view bytes) {
   ++handoffs_received_;
   const size_t size = bytes.size();
-  // Counted here from now on: the sender stopped counting it when it let go.
-  Connection& c = add_connection(Transport(fd), limits_.adopt(client));
+  // Counted here from now on: the sender stopped counting it when it let go. Without a
+  // ticket (from another master's worker, or not an IP client) the kernel says who it is.
+  Connection& c =
+      add_connection(Transport(fd), client == ClientCounts::kNotCounted ? limits_.track(fd)
+                                                                        : limits_.adopt(client));
   if (c.state == ConnState::kClosed) return;
   c.adopted = true;
   if (c.record) c.record->bytes_in += size;  // what the first worker read of it

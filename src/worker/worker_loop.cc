@@ -197,6 +197,12 @@ bool Worker::start() {
       }
     }
   }
+  if (setup_.hold_accepting) {
+    // A binary upgrade has not committed yet (worker_handover.h).
+    handover_.fallback_outboxes = setup_.fallback_outboxes;
+    handover_.fallback_count = setup_.fallback_count;
+    pause_accepting(kHeldForUpgrade);
+  }
   base_descriptors_ = count_open_descriptors();
   rlimit files{};
   if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
@@ -216,6 +222,7 @@ int Worker::run() {
     if (!parked_.empty()) retry_parked();
     if (!read_again_.empty()) read_pending_again();
     if (!migrations_.empty()) finish_migrations(true);
+    if (handover_.returning) return_groups_when_ready();
     close_overflowed();
     flush_all();
     // What is still queued now is what the kernel would not take: the peers that do not
@@ -708,7 +715,9 @@ int Worker::next_timeout_ms() {
   if (retire_listeners_at_ms_ != 0) next = std::min(next, retire_listeners_at_ms_);
   next = std::min(next, loop_.now_ms() + kProgressMs);
   // Parked handoffs and arriving groups are retried / checked on a short period.
-  if (!parked_.empty() || !migrations_.empty()) next = std::min(next, loop_.now_ms() + 5);
+  if (!parked_.empty() || !migrations_.empty() || handover_.returning) {
+    next = std::min(next, loop_.now_ms() + 5);
+  }
   if (next == UINT64_MAX) return -1;
   const uint64_t now = loop_.now_ms();
   return next <= now ? 0 : static_cast<int>(std::min<uint64_t>(next - now, 60000));
@@ -764,10 +773,14 @@ void Worker::on_signal(int signo) {
       break;
     }
     case SIGQUIT:
+      if (return_on_stop()) break;
       begin_graceful_stop();
       break;
     case SIGTERM:
     case SIGINT:
+      // A new worker whose master failed before the upgrade committed (also when it died:
+      // PR_SET_PDEATHSIG) gives the old workers their groups back first.
+      if (return_on_stop()) break;
       LOG_INFO("worker %d: fast stop", setup_.index);
       running_ = false;
       break;

@@ -18,6 +18,7 @@
 #include "worker/connection.h"
 #include "worker/protocol/mux.h"
 #include "worker/tls_terminator.h"
+#include "worker/worker_handover.h"
 #include "worker/worker_limits.h"
 #include "ws/http_upgrade.h"
 
@@ -106,6 +107,17 @@ class Worker final : public PeerOutput {
   void migrate_group(const std::string& key, int owner);
   void receive_migrated_peer(ChannelMessage& msg);
   void finish_migrations(bool expired_only);
+  // ---- binary upgrade (worker_handover.cc) ----
+  void begin_upgrade(ChannelMessage& msg);     // old worker: kUpgrade
+  void commit_upgrade(std::string_view role);  // kCommit: "N" new worker, "O" old
+  void roll_back_upgrade();                    // old worker: kRollback
+  void note_upgrade_end(ChannelMessage& msg);  // new worker: kUpgradeEnd
+  // New worker stopped before the commit: starts sending everything back; true when it did
+  // (the stop then happens once that is done).
+  bool return_on_stop();
+  void return_groups_when_ready();
+  // Parked handoffs were aimed with the ring that just changed: aim them again.
+  void reaim_parked();
   void open_websocket(Connection& c, std::string_view key, std::string_view query);
   void feed_frames(Connection& c, char* data, size_t size, bool from_own_buffer);
   void close_with(Connection& c, uint16_t code, std::string_view reason);
@@ -192,6 +204,7 @@ class Worker final : public PeerOutput {
   };
   std::vector<std::unique_ptr<PendingMigration>> migrations_;
   uint64_t migration_token_ = 0;
+  WorkerHandover handover_;
   uint64_t handoffs_sent_ = 0;
   uint64_t handoffs_received_ = 0;
   uint32_t connection_numbers_ = 0;  // the last Connection::number given

@@ -140,7 +140,7 @@ TEST(SigverdCli, MissingConfigFile) {
 
 TEST(SigverdCli, Signals) {
   TempConf conf("[server]\npid = /tmp/some.pid\n");
-  for (const char* signal : {"reload", "quit", "stop", "reopen"}) {
+  for (const char* signal : {"reload", "quit", "stop", "reopen", "upgrade"}) {
     CliResult r = sigverd({"-c", conf.path(), "-s", signal});
     ASSERT_EQ(r.action, Action::kSignal) << r.message;
     EXPECT_EQ(r.signal, signal);
@@ -149,7 +149,7 @@ TEST(SigverdCli, Signals) {
   CliResult r = sigverd({"-s", "restart"});
   ASSERT_EQ(r.action, Action::kError);
   EXPECT_EQ(r.message,
-            "sigverd: invalid signal \"restart\" (expected reload, quit, stop or reopen)");
+            "sigverd: invalid signal \"restart\" (expected reload, quit, stop, reopen or upgrade)");
   EXPECT_EQ(sigverd({"-s"}).action, Action::kError);
   EXPECT_EQ(sigverd({"-t", "-s", "stop"}).action, Action::kError);
 }
