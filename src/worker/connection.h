@@ -44,6 +44,7 @@ struct Connection final : EventHandler, DeadlineNode, Peer {
   bool overflowed = false;         // outbound queue passed max_outbound: close with 1008
   bool adopted = false;            // handed over by another worker: never passed on again
   bool parked = false;             // waiting for room in the owner's queue (not reading)
+  bool held = false;               // request complete, waiting for an upgrade's commit
   int16_t handoff_owner = -1;      // while parked: the worker it goes to
   uint32_t slot = 0;               // index in the worker's connection table
   // Bytes from the head of `out` to the first whole frame (the rest of a frame, or of the

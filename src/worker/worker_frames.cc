@@ -66,6 +66,13 @@ void Worker::handle_handshake(Connection& c) {
     hand_off(c, owner);
     return;
   }
+  // A new worker before its binary upgrade commits: the key's group may still be on its way
+  // from an old worker; joining now would make a second one. The commit comes after every
+  // group arrived (worker_handover.cc).
+  if (accept_resume_ms_ == kHeldForUpgrade) {
+    c.held = true;
+    return;
+  }
   // The key is a view into c.in: use it before consuming the request bytes.
   ws::append_upgrade_response(c.out, req.accept);
   c.out_to_frame = static_cast<uint32_t>(c.out.size());  // frames start after the response

@@ -74,7 +74,17 @@ void Worker::commit_upgrade(std::string_view role) {
       accept_resume_ms_ = 0;
       resume_accepting();
     }
-    LOG_INFO("worker %d: upgrade committed, accepting", setup_.index);
+    // Every group has arrived (the old workers moved them before the commit was sent).
+    std::vector<Connection*> held;
+    for (auto& c : conns_) {
+      if (c->held && c->state == ConnState::kHandshake) held.push_back(c.get());
+    }
+    for (Connection* c : held) {
+      c->held = false;
+      handle_handshake(*c);
+    }
+    LOG_INFO("worker %d: upgrade committed, accepting (%zu waiting connections joined)",
+             setup_.index, held.size());
     return;
   }
   if (role != "O" || stopping_) return;
