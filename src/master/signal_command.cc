@@ -26,8 +26,9 @@ int signal_for_command(const std::string& name) {
 int signal_running_master(const Config& config, const std::string& signal) {
   int signo = signal_for_command(signal);
   if (signo == 0) {
-    std::fprintf(stderr, "sigverd: unknown signal \"%s\" (expected reload, quit, stop, reopen or upgrade)\n",
-                 signal.c_str());
+    std::fprintf(
+        stderr, "sigverd: unknown signal \"%s\" (expected reload, quit, stop, reopen or upgrade)\n",
+        signal.c_str());
     return 1;
   }
   if (config.pid.empty()) {

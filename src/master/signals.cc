@@ -11,7 +11,8 @@ namespace sigver {
 sigset_t master_signal_set() {
   sigset_t set;
   sigemptyset(&set);
-  for (int signo : {SIGHUP, SIGQUIT, SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGCHLD}) sigaddset(&set, signo);
+  for (int signo : {SIGHUP, SIGQUIT, SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGCHLD})
+    sigaddset(&set, signo);
   return set;
 }
 
