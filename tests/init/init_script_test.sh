@@ -9,16 +9,20 @@ INIT=${2:-$HERE/../../tools/sigverd.init}
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/sigverd-init-test.XXXXXX")
 export DAEMON="$SIGVERD" CONF="$TMP/sigver.conf" PIDFILE="$TMP/sigverd.pid"
-export DEFAULTS="$TMP/no-defaults" START_WAIT=5 STOP_WAIT=15 OUTPUT="$TMP/output"
+export DEFAULTS="$TMP/no-defaults" START_WAIT=5 STOP_WAIT=15 UPGRADE_WAIT=15 OUTPUT="$TMP/output"
 LOG="$TMP/error.log"
 failures=0
+# Masters this test upgraded away from: no longer in the pid file, maybe still exiting.
+old_masters=
 
 cleanup() {
-  # Only the server this test started: the pid in our temporary pid file.
+  # Only the servers this test started: the pid in our temporary pid file, and the old
+  # masters of upgrades.
   if [ -r "$PIDFILE" ]; then
     pid=$(cat "$PIDFILE")
     [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
   fi
+  for pid in $old_masters; do kill -TERM "$pid" 2>/dev/null; done
   rm -rf "$TMP"
 }
 trap cleanup EXIT INT TERM
@@ -62,6 +66,15 @@ sys.exit(0 if s.recv(1) else 1)
 PY
 }
 log_count() { grep -c "$1" "$LOG" 2>/dev/null || true; }
+gone() { ! alive "$1"; }
+wait_gone() {  # wait_gone PID SECONDS
+  n=0
+  while [ "$n" -lt $(($2 * 10)) ]; do
+    gone "$1" && return 0
+    sleep 0.1; n=$((n + 1))
+  done
+  gone "$1"
+}
 wait_log_count() {  # wait_log_count TEXT AT_LEAST
   n=0
   while [ "$n" -lt 50 ]; do
@@ -105,8 +118,37 @@ run_cycle() {  # run_cycle DAEMON_MODE
   check "  and the old one is gone" sh -c "! kill -0 $pid 2>/dev/null || grep -q ') Z' /proc/$pid/stat"
   check "  and it accepts" accepts
 
+  # Binary upgrade onto the same binary: a new master takes over from this one.
+  old_masters="$old_masters $newpid"
+  check "upgrade succeeds" run_init upgrade
+  uppid=$(pid_now)
+  check "  the pid file names a new master" [ -n "$uppid" -a "$uppid" != "$newpid" ]
+  check "  which is alive" alive "${uppid:-0}"
+  check "  the script names it" grep -q "upgraded: new master PID $uppid" "$TMP/last"
+  check "  the old master tested the new binary first" grep -q "upgrade: checking the configuration with" "$LOG"
+  check "  the new master logged it" grep -q "upgrade complete: master $uppid serving" "$LOG"
+  check "  and it accepts" accepts
+  check "  the old master exits" wait_gone "$newpid" 10
+  check "  without removing the pid file" [ "$(pid_now)" = "$uppid" ]
+  check "  the server still accepts" accepts
+  check "  status is 0" status_is 0
+  reloads=$(log_count "configuration reloaded")
+  check "  a reload reaches the new master" run_init reload
+  check "  and it reloaded" wait_log_count "configuration reloaded" $((reloads + 1))
+
+  write_config "$mode" "worker_processes = many"
+  requested=$(log_count "upgrade: checking the configuration")
+  if run_init upgrade; then fail "upgrade with a broken config fails"; else pass "upgrade with a broken config fails"; fi
+  check "  and says the server goes on" grep -q "the running server goes on" "$TMP/last"
+  sleep 0.3
+  check "  the master was not signalled" [ "$(log_count "upgrade: checking the configuration")" -eq "$requested" ]
+  check "  the same master still runs" alive "$uppid"
+  check "  and is still in the pid file" [ "$(pid_now)" = "$uppid" ]
+  check "  and still accepts" accepts
+  write_config "$mode"
+
   check "stop succeeds" run_init stop
-  check "  the master is gone" sh -c "! kill -0 $newpid 2>/dev/null || grep -q ') Z' /proc/$newpid/stat"
+  check "  the master is gone" gone "$uppid"
   check "  the pid file is removed" [ ! -e "$PIDFILE" ]
   check "status after stop is 3" status_is 3
   check "stop when stopped succeeds" run_init stop
@@ -136,6 +178,10 @@ write_config off
 if run_init start; then fail "start on a busy port fails"; else pass "start on a busy port fails"; fi
 check "  nothing runs" status_is 3
 kill "$blocker" 2>/dev/null; wait "$blocker" 2>/dev/null
+
+echo "== upgrade failures"
+if run_init upgrade; then fail "upgrade when stopped fails"; else pass "upgrade when stopped fails"; fi
+check "  with status 7" sh -c "sh '$INIT' upgrade >/dev/null 2>&1; [ \$? -eq 7 ]"
 
 if [ "$failures" -eq 0 ]; then echo "PASS"; exit 0; fi
 echo "$failures check(s) failed"; exit 1
