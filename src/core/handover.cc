@@ -1,7 +1,9 @@
 #include "core/handover.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <iterator>
 
 namespace sigver {
 namespace {
@@ -66,48 +68,81 @@ std::string encode_handover_env(const HandoverEnv& env) {
 
 std::optional<HandoverEnv> decode_handover_env(std::string_view text) {
   HandoverEnv env;
-  const size_t first = text.find(';');
+  size_t end = text.find(';');
   int version = 0;
-  if (!parse_int(text.substr(0, first), version) || version < 0) return std::nullopt;
+  if (!parse_int(text.substr(0, end), version) || version < 0) return std::nullopt;
   env.version = static_cast<uint32_t>(version);
-  if (env.version != kHandoverVersion) return env;  // the caller refuses it
-  if (first == std::string_view::npos) return std::nullopt;
-  text.remove_prefix(first + 1);
-  // Every field exactly once, in this order.
-  const char* names[] = {"control", "plain",  "tls",        "status",       "queues",
-                         "count",   "listen", "listen_tls", "status_listen"};
-  for (const char* name : names) {
-    const size_t len = std::strlen(name);
-    if (text.size() < len + 1 || text.substr(0, len) != name || text[len] != '=')
-      return std::nullopt;
-    text.remove_prefix(len + 1);
-    const size_t end = text.find(';');
-    const std::string_view value = text.substr(0, end);
-    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
-    const std::string_view field(name);
+  // The fields every version sends, then the ones only ours does.
+  enum Field {
+    kControl,
+    kPlain,
+    kTls,
+    kStatus,
+    kListen,
+    kListenTls,
+    kStatusListen,
+    kQueues,
+    kCount
+  };
+  static constexpr std::string_view kNames[] = {"control",       "plain",  "tls",
+                                                "status",        "listen", "listen_tls",
+                                                "status_listen", "queues", "count"};
+  constexpr unsigned kEveryVersion = (1u << kQueues) - 1;
+  constexpr unsigned kOurs = (1u << std::size(kNames)) - 1;
+  unsigned seen = 0;
+  while (end != std::string_view::npos) {
+    text.remove_prefix(end + 1);
+    end = text.find(';');
+    const std::string_view item = text.substr(0, end);
+    const size_t equals = item.find('=');
+    if (equals == std::string_view::npos) return std::nullopt;
+    const std::string_view value = item.substr(equals + 1);
+    const auto* known = std::find(std::begin(kNames), std::end(kNames), item.substr(0, equals));
+    if (known == std::end(kNames)) continue;  // a newer version's: not ours to read
+    const auto field = static_cast<Field>(known - std::begin(kNames));
+    if (seen & (1u << field)) return std::nullopt;
+    seen |= 1u << field;
     bool ok = true;
-    if (field == "control") {
-      ok = parse_int(value, env.control) && env.control >= 0;
-    } else if (field == "plain") {
-      ok = parse_fds(value, env.listeners);
-    } else if (field == "tls") {
-      ok = parse_fds(value, env.tls_listeners);
-    } else if (field == "status") {
-      ok = parse_int(value, env.status);
-    } else if (field == "queues") {
-      ok = parse_fds(value, env.old_queues);
-    } else if (field == "count") {
-      ok = parse_int(value, env.old_count) && env.old_count >= 1 &&
-           static_cast<size_t>(env.old_count) <= env.old_queues.size();
-    } else if (field == "listen") {
-      env.listen = std::string(value);
-    } else if (field == "listen_tls") {
-      env.listen_tls = std::string(value);
-    } else {
-      env.status_listen = std::string(value);
-      ok = end == std::string_view::npos;  // the last field
+    switch (field) {
+      case kControl:
+        ok = parse_int(value, env.control) && env.control >= 0;
+        break;
+      case kPlain:
+        ok = parse_fds(value, env.listeners);
+        break;
+      case kTls:
+        ok = parse_fds(value, env.tls_listeners);
+        break;
+      case kStatus:
+        ok = parse_int(value, env.status);
+        break;
+      case kListen:
+        env.listen = std::string(value);
+        break;
+      case kListenTls:
+        env.listen_tls = std::string(value);
+        break;
+      case kStatusListen:
+        env.status_listen = std::string(value);
+        break;
+      case kQueues:
+        ok = parse_fds(value, env.old_queues);
+        if (!ok && !env.same_version()) {  // another version's form: left alone
+          env.old_queues.clear();
+          ok = true;
+        }
+        break;
+      case kCount:
+        if (env.same_version()) ok = parse_int(value, env.old_count);
+        break;
     }
     if (!ok) return std::nullopt;
+  }
+  if ((seen & kEveryVersion) != kEveryVersion) return std::nullopt;
+  if (!env.same_version()) return env;
+  if ((seen & kOurs) != kOurs || env.old_count < 1 ||
+      static_cast<size_t>(env.old_count) > env.old_queues.size()) {
+    return std::nullopt;
   }
   return env;
 }

@@ -1,12 +1,18 @@
 #pragma once
 // Handing a running server over to a new binary (`sigverd -s upgrade`, SIGUSR2): what the
-// old master tells the new one it starts. Two parts are fixed for every version, so that
-// any two versions can at least tell each other apart: the environment variable begins with
-// the sender's handover version and the control socket's descriptor, and the new master's
-// first control message (kHello) begins with a magic number and its version. Everything
-// else (the rest of the variable, the other messages, the group moves) may change with the
-// version; a master that meets another version does not move groups, it drains (like
-// nginx's old workers: they stop accepting and serve their peers until they leave).
+// old master tells the new one it starts. What any two versions must understand of each
+// other is fixed here for good, so that an upgrade to a binary that speaks another handover
+// version still goes through, as a drain (like nginx: the old workers stop accepting and
+// serve their peers until they leave):
+// - the environment variable: "VERSION;name=value;..." with at least the fields control,
+//   plain, tls, status, listen, listen_tls and status_listen (fields a version does not
+//   know are ignored);
+// - the new master's first control message, kHello: a magic number, then its version;
+// - the commit: kCommit from the old master, answered with kCommit by the new master once
+//   it is the one serving (the old master commits its own workers only then, so a new
+//   master that dies at the switch is rolled back, not committed to).
+// The rest (the fields queues and count, the hello's worker count and queues, kUpgrade and
+// the group moves) exists only between masters of the same version.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -34,11 +40,16 @@ struct HandoverEnv {
   std::string listen;              // the address `listeners` are bound to ("" = none)
   std::string listen_tls;          // ... `tls_listeners`
   std::string status_listen;       // ... `status`
+
+  // Groups can move only between masters of one version.
+  bool same_version() const { return version == kHandoverVersion; }
 };
 
 std::string encode_handover_env(const HandoverEnv& env);
-// Fails (nullopt) on anything but what encode_handover_env makes for the same version.
-// Only the version is read when it differs from ours (`env.version` then tells it).
+// Fails (nullopt) when a field every version sends is missing or malformed, a field comes
+// twice, or (from our own version) queues or count is missing or malformed. From another
+// version, queues is read when it parses (its descriptors are then closed unused) and
+// count is not.
 std::optional<HandoverEnv> decode_handover_env(std::string_view text);
 
 // The new master's first control message: who it is and how many workers it started; its

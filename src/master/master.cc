@@ -85,12 +85,15 @@ bool Master::start_up(int& exit_code) {
   if (const char* handover = ::getenv(kHandoverEnvVar)) {
     handover_ = decode_handover_env(handover);
     ::unsetenv(kHandoverEnvVar);
-    if (!handover_ || handover_->version != kHandoverVersion) {
-      fail_start(handover_ ? "upgrade: the old master speaks handover version " +
-                                 std::to_string(handover_->version) + ", this one " +
-                                 std::to_string(kHandoverVersion)
-                           : std::string("upgrade: malformed ") + kHandoverEnvVar);
+    if (!handover_) {
+      fail_start(std::string("upgrade: malformed ") + kHandoverEnvVar);
       return false;
+    }
+    if (!handover_->same_version()) {
+      LOG_WARN(
+          "upgrade: the old master speaks handover version %u, this one %u: taking its "
+          "listeners over without its groups (its workers drain)",
+          handover_->version, kHandoverVersion);
     }
   }
   if (!handover_ && !config().pid.empty() && !PidFile::check_not_running(config().pid, error)) {
@@ -155,8 +158,10 @@ bool Master::start_up(int& exit_code) {
   if (handover_) {
     spawner_.master_only_fds.push_back(handover_control_.get());
     spawner_.hold_accepting = true;
-    spawner_.fallback_outboxes = &old_queues_;
-    spawner_.fallback_count = handover_->old_count;
+    if (handover_->same_version()) {  // groups may come, and go back on a rollback
+      spawner_.fallback_outboxes = &old_queues_;
+      spawner_.fallback_count = handover_->old_count;
+    }
   }
   spawner_.credentials = &credentials_;
   spawner_.config = &options_.config;
@@ -199,6 +204,11 @@ int Master::poll_timeout_ms() const {
       const auto rotate_at =
           Clock::now() + std::chrono::milliseconds(rotate_ms > now_ms ? rotate_ms - now_ms : 0);
       wake = wake ? std::min(*wake, rotate_at) : rotate_at;
+    }
+    const auto at = [&wake](Clock::time_point t) { wake = wake ? std::min(*wake, t) : t; };
+    if (upgrade_) at(upgrade_->deadline);
+    for (const Abandoned& a : abandoned_) {
+      if (a.kill_at) at(*a.kill_at);
     }
   } else if (phase_ != Phase::kHandedOver) {
     wake = deadline_;
@@ -266,18 +276,12 @@ void Master::serve() {
     while (int signo = read_signal(signal_fd_.get())) handle_signal(signo);
     if (rc > 0 && control >= 0 && fds[1].revents != 0) {
       if (upgrade_ && control == upgrade_->control.get()) {
-        on_new_master_message();
-        if (upgrade_ && (fds[1].revents & (POLLHUP | POLLERR))) {
-          // It is exiting: its exit status (reap_children) says why; stop polling the socket.
-          std::erase(spawner_.master_only_fds, upgrade_->control.get());
-          upgrade_->control.reset();
-          upgrade_->deadline = std::min(upgrade_->deadline, Clock::now() + kKillWait);
-        }
+        on_new_master_message((fds[1].revents & (POLLHUP | POLLERR)) != 0);
       } else if (handover_ && control == handover_control_.get()) {
         on_old_master_message();
         if (handover_ && phase_ == Phase::kRunning && (fds[1].revents & (POLLHUP | POLLERR))) {
           LOG_WARN("upgrade: the old master went away before the commit; taking over");
-          take_over();
+          take_over(false);
         }
       }
     }

@@ -69,7 +69,9 @@ class Master {
   // ---- binary upgrade, the old master's side (master_upgrade.cc) ----
   // One attempt: the new master started, then the groups moving to its workers.
   struct UpgradeAttempt {
-    enum class Step { kStarting, kMoving } step = Step::kStarting;
+    // kCommitting: asked the new master to take over, waiting for its answer.
+    enum class Step { kStarting, kMoving, kCommitting } step = Step::kStarting;
+    bool drain = false;  // another handover version: nothing moves
     pid_t pid = -1;
     UniqueFd control;
     Clock::time_point deadline{};
@@ -78,11 +80,13 @@ class Master {
   };
   void start_upgrade();  // SIGUSR2
   bool launch_new_master(std::string& error);
-  void on_new_master_message();
+  // hung_up: its end is closed (what it read last is read first).
+  void on_new_master_message(bool hung_up);
   void on_hello(ChannelMessage& msg);
   void check_upgrade();  // every old worker moved? deadline passed?
   void abandon_upgrade(const std::string& why);
-  void hand_over();  // the commit, old side
+  void ask_to_take_over();  // every group moved (or a drain): the commit, old side
+  void hand_over();         // the new master answered: the old workers retire
   // Reaps the new master if `pid` is it (true).
   bool reap_new_master(pid_t pid, int status);
   bool upgrading() const { return upgrade_.has_value(); }
@@ -92,14 +96,19 @@ class Master {
   bool adopt_handover(uint16_t& port, uint16_t& tls_port, std::string& error);
   void say_hello();
   void on_old_master_message();
-  void take_over();  // the commit, new side
+  // The commit, new side; `answer`: tell the old master (not when it went away).
+  void take_over(bool answer);
 
   std::optional<UpgradeAttempt> upgrade_;
   std::optional<HandoverEnv> handover_;  // set while the new master waits for the commit
   UniqueFd handover_control_;
-  std::vector<UniqueFd> old_queues_;   // the old workers' queues (a rollback's way back)
-  pid_t new_master_pid_ = 0;           // after a commit: the new master, still our child
-  std::vector<pid_t> abandoned_pids_;  // new masters told to stop, not reaped yet
+  std::vector<UniqueFd> old_queues_;  // the old workers' queues (a rollback's way back)
+  pid_t new_master_pid_ = 0;          // after a commit: the new master, still our child
+  struct Abandoned {                  // a new master told to stop, not reaped yet
+    pid_t pid;
+    std::optional<Clock::time_point> kill_at;  // SIGKILL then if it still runs
+  };
+  std::vector<Abandoned> abandoned_;
 
   MasterOptions& options_;
   Config& config() { return options_.config; }

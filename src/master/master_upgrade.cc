@@ -4,9 +4,10 @@
 // (core/handover.h). The new master starts its workers, which accept nothing yet, and
 // says hello with their queues; the old workers move every group to them (kUpgrade, then
 // the kMigrate messages of a worker-count change) and forward what they accept. When every
-// old worker reports it moved everything (WorkerStats::handed_over) the old master commits:
-// the new master takes the pid file and its workers start accepting; the old workers
-// retire. Before the commit any failure rolls back: the new workers send back what they got.
+// old worker reports it moved everything (WorkerStats::handed_over) the old master asks the
+// new one to take over; the new master answers that it did (the point of no return), takes
+// the pid file and lets its workers accept; only then do the old workers retire. Before that
+// answer any failure rolls back: the new workers send back what they got.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -30,6 +31,7 @@ namespace {
 
 constexpr Clock::duration kHelloWait = std::chrono::seconds(30);
 constexpr Clock::duration kMoveWait = std::chrono::seconds(30);
+constexpr Clock::duration kCommitWait = std::chrono::seconds(5);
 constexpr auto kConfigTestWait = std::chrono::seconds(10);
 constexpr size_t kConfigTestOutputMax = 4096;
 
@@ -211,19 +213,28 @@ bool Master::launch_new_master(std::string& error) {
   return true;
 }
 
-void Master::on_new_master_message() {
+void Master::on_new_master_message(bool hung_up) {
   if (!upgrade_ || !upgrade_->control) return;
   char buffer[512];
   for (;;) {
     ChannelMessage msg;
     const ChannelResult r = channel_receive(upgrade_->control.get(), buffer, sizeof buffer, msg);
     if (r == ChannelResult::kEmpty) return;
-    if (r != ChannelResult::kMessage) {
-      abandon_upgrade("unreadable message from the new master");
+    if (r != ChannelResult::kMessage && hung_up) {
+      // It closed its end, so it is exiting: its exit status (reap_new_master) says why.
+      std::erase(spawner_.master_only_fds, upgrade_->control.get());
+      upgrade_->control.reset();
+      upgrade_->deadline = std::min(upgrade_->deadline, Clock::now() + kKillWait);
       return;
     }
-    if (msg.type == ChannelType::kHello && upgrade_->step == UpgradeAttempt::Step::kStarting) {
+    if (r != ChannelResult::kMessage) {
+      abandon_upgrade("unreadable message from the new master");
+    } else if (msg.type == ChannelType::kHello &&
+               upgrade_->step == UpgradeAttempt::Step::kStarting) {
       on_hello(msg);
+    } else if (msg.type == ChannelType::kCommit &&
+               upgrade_->step == UpgradeAttempt::Step::kCommitting) {
+      hand_over();
     } else {
       abandon_upgrade("unexpected message from the new master");
     }
@@ -245,7 +256,8 @@ void Master::on_hello(ChannelMessage& msg) {
         "upgrade: new master %d speaks handover version %u, this one %u: draining "
         "instead of moving groups",
         pid, hello->version, kHandoverVersion);
-    hand_over();
+    upgrade_->drain = true;
+    ask_to_take_over();
     return;
   }
   if (msg.fds.size() != hello->workers) {
@@ -276,6 +288,16 @@ void Master::on_hello(ChannelMessage& msg) {
 }
 
 void Master::check_upgrade() {
+  for (Abandoned& a : abandoned_) {
+    // One that does not stop (it is frozen, say) would keep the groups it got: killed, its
+    // workers are stopped by their parent-death signal and send them back.
+    if (a.kill_at && Clock::now() >= *a.kill_at) {
+      LOG_WARN("abandoned new master (pid %d) still running after 5 s, sending SIGKILL",
+               static_cast<int>(a.pid));
+      ::kill(a.pid, SIGKILL);
+      a.kill_at.reset();
+    }
+  }
   if (!upgrade_) return;
   if (upgrade_->step == UpgradeAttempt::Step::kMoving) {
     bool all_moved = true;
@@ -285,20 +307,34 @@ void Master::check_upgrade() {
       if (s != nullptr && WorkerStats::get(s->handed_over) == 0) all_moved = false;
     }
     if (all_moved) {
-      hand_over();
+      ask_to_take_over();
       return;
     }
   }
-  if (Clock::now() >= upgrade_->deadline) {
-    abandon_upgrade(upgrade_->step == UpgradeAttempt::Step::kStarting
-                        ? "the new master did not report in 30 s"
-                        : "the groups did not finish moving in 30 s");
+  if (Clock::now() < upgrade_->deadline) return;
+  if (upgrade_->control) {  // an answer that came with the deadline counts
+    pollfd pfd{upgrade_->control.get(), POLLIN, 0};
+    ::poll(&pfd, 1, 0);
+    on_new_master_message((pfd.revents & (POLLHUP | POLLERR)) != 0);
+  }
+  if (!upgrade_ || Clock::now() < upgrade_->deadline) return;
+  switch (upgrade_->step) {
+    case UpgradeAttempt::Step::kStarting:
+      abandon_upgrade(upgrade_->control ? "the new master did not report in 30 s"
+                                        : "the new master closed its control socket");
+      break;
+    case UpgradeAttempt::Step::kMoving:
+      abandon_upgrade("the groups did not finish moving in 30 s");
+      break;
+    case UpgradeAttempt::Step::kCommitting:
+      abandon_upgrade("the new master did not confirm it took over in 5 s");
+      break;
   }
 }
 
 void Master::abandon_upgrade(const std::string& why) {
   if (!upgrade_) return;
-  if (upgrade_->step == UpgradeAttempt::Step::kMoving) {
+  if (upgrade_->step != UpgradeAttempt::Step::kStarting && !upgrade_->drain) {
     // Each old worker marks the end of what it sent; the new workers, stopped below, send
     // it all back once they have every mark.
     for (int i = 0; i < spawner_.count && i < static_cast<int>(queues_.size()); ++i) {
@@ -310,20 +346,27 @@ void Master::abandon_upgrade(const std::string& why) {
   }
   // Stopped before its control socket closes, which it would take for a commit.
   if (upgrade_->pid > 0 && ::kill(upgrade_->pid, SIGTERM) == 0) {
-    abandoned_pids_.push_back(upgrade_->pid);
+    abandoned_.push_back({upgrade_->pid, Clock::now() + kKillWait});
   }
   std::erase(spawner_.master_only_fds, upgrade_->control.get());
   LOG_ERROR("upgrade abandoned: %s; still serving", why.c_str());
   upgrade_.reset();
 }
 
-void Master::hand_over() {
-  const int pid = static_cast<int>(upgrade_->pid);
-  const bool moved = upgrade_->step == UpgradeAttempt::Step::kMoving;
+void Master::ask_to_take_over() {
   if (int err = send_control(upgrade_->control.get(), ChannelType::kCommit, "")) {
     abandon_upgrade(std::string("cannot tell the new master to take over: ") + std::strerror(err));
     return;
   }
+  // The old workers keep forwarding (after a move) or serving (a drain) until it answers.
+  upgrade_->step = UpgradeAttempt::Step::kCommitting;
+  upgrade_->deadline = Clock::now() + kCommitWait;
+  LOG_INFO("upgrade: asking new master %d to take over", static_cast<int>(upgrade_->pid));
+}
+
+void Master::hand_over() {
+  const int pid = static_cast<int>(upgrade_->pid);
+  const bool moved = !upgrade_->drain;
   for (int i = 0; i < table_->size() && i < static_cast<int>(queues_.size()); ++i) {
     if (table_->slot(i).state != ProcessTable::State::kRunning) continue;
     send_control(queues_[static_cast<size_t>(i)].outbox.get(), ChannelType::kCommit, "O");
@@ -357,11 +400,12 @@ bool Master::reap_new_master(pid_t pid, int status) {
     new_master_pid_ = 0;
     return true;
   }
-  if (const auto it = std::find(abandoned_pids_.begin(), abandoned_pids_.end(), pid);
-      it != abandoned_pids_.end()) {
+  if (const auto it = std::find_if(abandoned_.begin(), abandoned_.end(),
+                                   [pid](const Abandoned& a) { return a.pid == pid; });
+      it != abandoned_.end()) {
     LOG_INFO("abandoned new master (pid %d) %s", static_cast<int>(pid),
              describe_exit(status).c_str());
-    abandoned_pids_.erase(it);
+    abandoned_.erase(it);
     return true;
   }
   return false;
@@ -379,6 +423,7 @@ bool Master::adopt_handover(uint16_t& port, uint16_t& tls_port, std::string& err
   all.push_back(h.control);
   if (h.status >= 0) all.push_back(h.status);
   for (int fd : all) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  if (!h.same_version()) old_queues_.clear();  // another version's workers: no use here
   const int count = std::max(1, config().worker_processes);
   // The inherited sockets when they are on the configured address (with port 0: any port),
   // plus more in the same group if this master runs more workers; fresh ones otherwise.
@@ -442,16 +487,27 @@ void Master::on_old_master_message() {
     ChannelMessage msg;
     const ChannelResult r = channel_receive(handover_control_.get(), buffer, sizeof buffer, msg);
     if (r == ChannelResult::kEmpty) return;
-    if (r == ChannelResult::kMessage && msg.type == ChannelType::kCommit) {
-      take_over();
+    if (r != ChannelResult::kMessage) return;  // its end closed (serve() sees the hang-up)
+    if (msg.type == ChannelType::kCommit) {
+      take_over(true);
       return;
     }
     LOG_ERROR("upgrade: unexpected message from the old master: ignored");
   }
 }
 
-void Master::take_over() {
+void Master::take_over(bool answer) {
   if (!handover_ || phase_ != Phase::kRunning) return;
+  // The answer first: until the old master has it, it may still roll back, and our workers
+  // must still be able to send their groups back.
+  if (answer) {
+    if (int err = send_control(handover_control_.get(), ChannelType::kCommit, "")) {
+      LOG_CRIT("upgrade: cannot confirm the take-over to the old master: %s; stopping",
+               std::strerror(err));
+      begin_shutdown(SIGTERM, kTerminateGrace);
+      return;
+    }
+  }
   std::string error;
   if (!config().pid.empty() && !pid_file_.write(config().pid, error)) {
     LOG_ERROR("upgrade: %s", error.c_str());

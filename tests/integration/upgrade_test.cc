@@ -1508,6 +1508,30 @@ TEST_F(UpgradeKillTest, NewMasterDyingAtTheSwitchIsNotCommittedTo) {
   ASSERT_NO_FATAL_FAILURE(ExpectRolledBackThenUpgrade());
 }
 
+// A new master frozen at the switch never answers the old master's commit: after 5 s the
+// old master rolls back and, as the frozen master does not stop either, kills it 5 s later;
+// its workers, stopped by their parent's death, send the groups back.
+TEST_F(UpgradeKillTest, NewMasterFrozenAtTheSwitchIsKilledAndRolledBack) {
+  ASSERT_NO_FATAL_FAILURE(SetUpGroups());
+  ASSERT_NO_FATAL_FAILURE(UpgradeHalfWay());
+  ASSERT_EQ(::kill(next_, SIGSTOP), 0);
+  stopped_.push_back(next_);
+  killed_.insert(next_);
+  for (int index : {2, 3}) ContinueStopped(by_index_.at(index));
+  const Tick relaying = [&]() -> AssertionResult {
+    if (auto ok = relay_.Send(); !ok) return ok;
+    return relay_.Receive(1);
+  };
+  ASSERT_TRUE(WaitFor([&] { return Count(Log(), "did not confirm it took over in 5 s") > 0; },
+                      Millis(15000), relaying))
+      << InterestingLog();
+  ASSERT_TRUE(WaitFor([&] { return Count(Log(), "still running after 5 s, sending SIGKILL") > 0; },
+                      Millis(15000), relaying))
+      << InterestingLog();
+  stopped_.erase(std::remove(stopped_.begin(), stopped_.end(), next_), stopped_.end());
+  ASSERT_NO_FATAL_FAILURE(ExpectRolledBackThenUpgrade());
+}
+
 // What a peer has not received yet and what it sent half of move with it: a member that
 // does not read with 120 KiB waiting for it, a joiner in the middle of a frame, and one in
 // the middle of a fragmented message. Once the old master is gone, everything arrives once.

@@ -53,12 +53,42 @@ TEST(HandoverEnv, EmptyListsRoundTrip) {
   EXPECT_EQ(back->status_listen, "127.0.0.1:9000");
 }
 
-TEST(HandoverEnv, AnotherVersionIsReadNoFurther) {
-  const std::string text = std::to_string(kHandoverVersion + 1) + ";whatever=comes;next";
+// What every version sends is enough for a new master of another version to take the
+// listeners over (and drain); what only our version knows is left alone.
+TEST(HandoverEnv, AnotherVersionGivesTheFieldsEveryVersionSends) {
+  const std::string text = std::to_string(kHandoverVersion + 1) +
+                           ";moves=v2;control=9;plain=3,4;tls=;status=-1;listen=127.0.0.1:8000;"
+                           "listen_tls=;status_listen=;queues=10,11;count=whatever";
   const std::optional<HandoverEnv> back = decode_handover_env(text);
   ASSERT_TRUE(back);
   EXPECT_EQ(back->version, kHandoverVersion + 1);
-  EXPECT_EQ(back->control, -1);
+  EXPECT_FALSE(back->same_version());
+  EXPECT_EQ(back->control, 9);
+  EXPECT_EQ(back->listeners, (std::vector<int>{3, 4}));
+  EXPECT_TRUE(back->tls_listeners.empty());
+  EXPECT_EQ(back->listen, "127.0.0.1:8000");
+  EXPECT_EQ(back->old_queues, (std::vector<int>{10, 11}));  // to be closed
+  EXPECT_EQ(back->old_count, 0);
+
+  // Another version need not send queues or count, nor in our form.
+  const std::string bare = std::to_string(kHandoverVersion + 1) +
+                           ";control=9;plain=3;tls=;status=-1;listen=:8000;listen_tls=;"
+                           "status_listen=;queues=one,two";
+  const std::optional<HandoverEnv> other = decode_handover_env(bare);
+  ASSERT_TRUE(other);
+  EXPECT_TRUE(other->old_queues.empty());
+
+  // ... but what every version sends, it must.
+  EXPECT_FALSE(decode_handover_env(std::to_string(kHandoverVersion + 1) + ";whatever=comes"));
+  EXPECT_FALSE(decode_handover_env(std::to_string(kHandoverVersion + 1) +
+                                   ";control=9;plain=3;tls=;status=-1;listen=:8000"));
+}
+
+TEST(HandoverEnv, FieldsOurVersionDoesNotKnowAreIgnored) {
+  const std::optional<HandoverEnv> back =
+      decode_handover_env(encode_handover_env(sample_env()) + ";later=1");
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->old_count, 4);
 }
 
 TEST(HandoverEnv, RefusesMalformedText) {
@@ -68,7 +98,10 @@ TEST(HandoverEnv, RefusesMalformedText) {
            std::string("x;control=1"),
            std::to_string(kHandoverVersion),
            good.substr(0, good.size() / 2),
-           good + ";extra=1",
+           good + ";plain=8",  // a field twice
+           good + ";noequals",
+           // our version without the fields only it sends
+           good.substr(0, good.find(";queues=")) + good.substr(good.find(";listen=")),
            // a field missing, renamed, or with a bad number
            std::to_string(kHandoverVersion) + ";plain=3",
            [&] {
