@@ -302,6 +302,19 @@ error_log = /tmp/sigverd.log
     }
 
 
+def handover_seeds():
+    """First byte: 0 mod 3 an environment variable, 1 a hello, 2 an upgrade message."""
+    magic = struct.pack("<I", 0x53475655)
+    return {
+        "env-ours": b"0" + b"1;control=9;plain=3,4,5,6;tls=7;status=-1;queues=10,11,12,13,14;"
+                    b"count=4;listen=[::1]:8000;listen_tls=127.0.0.1:8443;status_listen=",
+        "env-other": b"0" + b"1000;moves=v2;control=9;plain=3,4;tls=;status=-1;"
+                     b"listen=127.0.0.1:8000;listen_tls=;status_listen=;queues=10,11",
+        "hello": b"\x01" + magic + struct.pack("<II", 1, 4),
+        "upgrade": b"\x02" + struct.pack("<II", 1, 4),
+    }
+
+
 def main():
     write("fuzz_upgrade", upgrade_seeds())
     write("fuzz_frames", frames_seeds())
@@ -311,6 +324,7 @@ def main():
     write("fuzz_gen2_codec", gen2_codec_seeds())
     write("fuzz_queue", queue_seeds())
     write("fuzz_config", config_seeds())
+    write("fuzz_handover", handover_seeds())
 
 
 if __name__ == "__main__":
