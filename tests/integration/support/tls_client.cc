@@ -64,6 +64,9 @@ TlsProxy::TlsProxy(uint16_t server_port, const std::string& ca_file, const std::
   // Only the test CA: the intermediate must come from the server.
   if (!ctx_ || SSL_CTX_load_verify_locations(ctx_.get(), ca_file.c_str(), nullptr) != 1) return;
   SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER, nullptr);
+  // A thread woken by the server's session tickets must not then wait in SSL_read for data
+  // the server sends only once the test client's request, waiting in `local`, reached it.
+  SSL_CTX_clear_mode(ctx_.get(), SSL_MODE_AUTO_RETRY);
   stop_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in addr{};
@@ -217,9 +220,12 @@ void TlsProxy::carry(UniqueFd local, size_t index) {
       if (!ssl_write_all(ssl.get(), buf, static_cast<size_t>(n))) break;
       continue;
     }
+    ERR_clear_error();
     const int n = SSL_read(ssl.get(), buf, sizeof buf);
     if (n > 0) {
       if (!send_all(local.get(), buf, static_cast<size_t>(n))) break;
+    } else if (SSL_get_error(ssl.get(), n) == SSL_ERROR_WANT_READ) {
+      continue;  // a record with no data for the client (a ticket): back to poll
     } else {
       tls_done = true;  // close_notify, EOF or error: the test client sees EOF
       ::shutdown(local.get(), SHUT_WR);
