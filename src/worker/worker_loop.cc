@@ -159,6 +159,8 @@ bool Worker::start() {
   for (int s : {SIGHUP, SIGQUIT, SIGTERM, SIGINT, SIGUSR1}) sigaddset(&mask, s);
   ::sigprocmask(SIG_BLOCK, &mask, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+  // USR2 is the master's (a binary upgrade); `systemctl kill -s USR2` sends it to us too.
+  ::signal(SIGUSR2, SIG_IGN);
   UniqueFd sfd(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
   if (!sfd) {
     LOG_CRIT("signalfd() failed: %s", std::strerror(errno));

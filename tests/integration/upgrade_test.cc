@@ -1055,6 +1055,37 @@ TEST_F(UpgradeTest, ThousandPeersOnThreeHundredKeysRelayThroughSigverdSUpgrade) 
 
 // A second upgrade asked for as soon as the first one switched (the first master may still
 // be finishing): a third master serves, both earlier ones exit, nobody is dropped.
+// `systemctl kill -s USR2 sigverd` without --kill-whom=main signals every process of the
+// unit: the workers ignore USR2, the master upgrades once, and no peer notices.
+TEST_F(UpgradeTest, UsrTwoToEveryProcessUpgradesOnceAndKillsNoWorker) {
+  ASSERT_NO_FATAL_FAILURE(Start(BaseConfig()));
+  for (int k = 0; k < 20; ++k) {
+    Group& g = relay_.AddGroup(KeyOwnedBy(k % kWorkers, kWorkers, "usr2"), port());
+    relay_.AddJoiner(g, port());
+  }
+  ASSERT_TRUE(FormGroups(relay_));
+  ASSERT_TRUE(relay_.Rounds(2));
+  const Tick relaying = [&]() -> AssertionResult {
+    if (auto ok = relay_.Send(); !ok) return ok;
+    return relay_.Receive(1);
+  };
+  const std::vector<pid_t> workers = LiveChildrenOf(old_master_);
+  ASSERT_EQ(workers.size(), static_cast<size_t>(kWorkers));
+  ASSERT_TRUE(relay_.Send());
+  for (pid_t pid : workers) ASSERT_EQ(::kill(pid, SIGUSR2), 0) << std::strerror(errno);
+  ASSERT_NO_FATAL_FAILURE(SignalUpgrade(old_master_));
+  const pid_t next = WaitUpgraded(old_master_, relaying);
+  ASSERT_GT(next, 0);
+  ASSERT_TRUE(relay_.Receive(0));
+  const int status = WaitFirstMasterExit(kWait, relaying);
+  EXPECT_TRUE(ExitedZero(status)) << DescribeStatus(status);
+  EXPECT_EQ(Count(Log(), "upgrade: started new master "), 1u);
+  EXPECT_EQ(Count(Log(), "exited unexpectedly"), 0u) << InterestingLog();
+  EXPECT_TRUE(ServedOnlyBy(next));
+  ASSERT_TRUE(relay_.Rounds(2));
+  ASSERT_TRUE(relay_.Quiet());
+}
+
 TEST_F(UpgradeTest, SecondUpgradeRightAfterTheFirst) {
   ASSERT_NO_FATAL_FAILURE(Start(BaseConfig()));
   for (int k = 0; k < 60; ++k) {
