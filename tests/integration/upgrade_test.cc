@@ -643,6 +643,14 @@ class UpgradeTest : public ::testing::Test {
     ASSERT_TRUE(ExitedZero(result.status))
         << binary << " -s upgrade: " << DescribeStatus(result.status) << ": " << result.output;
   }
+  // One round of relaying: every stream sends, and what was sent the round before arrives.
+  Tick Relaying() {
+    return [this]() -> AssertionResult {
+      if (auto ok = relay_.Send(); !ok) return ok;
+      return relay_.Receive(1);
+    };
+  }
+
   void SignalUpgrade(pid_t master) {
     ASSERT_GT(master, 0);
     ASSERT_EQ(::kill(master, SIGUSR2), 0) << std::strerror(errno);
@@ -1065,10 +1073,7 @@ TEST_F(UpgradeTest, UsrTwoToEveryProcessUpgradesOnceAndKillsNoWorker) {
   }
   ASSERT_TRUE(FormGroups(relay_));
   ASSERT_TRUE(relay_.Rounds(2));
-  const Tick relaying = [&]() -> AssertionResult {
-    if (auto ok = relay_.Send(); !ok) return ok;
-    return relay_.Receive(1);
-  };
+  const Tick relaying = Relaying();
   const std::vector<pid_t> workers = LiveChildrenOf(old_master_);
   ASSERT_EQ(workers.size(), static_cast<size_t>(kWorkers));
   ASSERT_TRUE(relay_.Send());
@@ -1095,10 +1100,7 @@ TEST_F(UpgradeTest, SecondUpgradeRightAfterTheFirst) {
   const size_t keys = relay_.groups.size();
   ASSERT_TRUE(FormGroups(relay_));
   ASSERT_TRUE(relay_.Rounds(2));
-  const Tick relaying = [&]() -> AssertionResult {
-    if (auto ok = relay_.Send(); !ok) return ok;
-    return relay_.Receive(1);
-  };
+  const Tick relaying = Relaying();
   ConnectProbe probe(port());
 
   ASSERT_TRUE(relay_.Send());
@@ -1178,10 +1180,7 @@ TEST_F(UpgradeTest, WssPeersKeepRelayingAndTheOldMasterWaitsForThem) {
   constexpr size_t kWithTls = 12;  // groups[0, 12) hold wss peers
   ASSERT_TRUE(FormGroups(relay_));
   ASSERT_TRUE(relay_.Rounds(3));
-  const Tick relaying = [&]() -> AssertionResult {
-    if (auto ok = relay_.Send(); !ok) return ok;
-    return relay_.Receive(1);
-  };
+  const Tick relaying = Relaying();
 
   ASSERT_TRUE(relay_.Send());
   ASSERT_NO_FATAL_FAILURE(SignalUpgrade(old_master_));
@@ -1238,10 +1237,7 @@ TEST_F(UpgradeTest, BinaryThatExitsAtOnceRollsBackWithNothingLost) {
   const size_t keys = relay_.groups.size();
   ASSERT_TRUE(FormGroups(relay_));
   ASSERT_TRUE(relay_.Rounds(2));
-  const Tick relaying = [&]() -> AssertionResult {
-    if (auto ok = relay_.Send(); !ok) return ok;
-    return relay_.Receive(1);
-  };
+  const Tick relaying = Relaying();
   auto expect_untouched = [&](const char* step) {
     SCOPED_TRACE(step);
     const std::vector<std::string> abandoned = RawLines(Log(), "upgrade abandoned: ");
@@ -1315,10 +1311,7 @@ TEST_F(UpgradeTest, InvalidConfigurationRollsBackThenTheFixedOneUpgrades) {
   const size_t keys = relay_.groups.size();
   ASSERT_TRUE(FormGroups(relay_));
   ASSERT_TRUE(relay_.Rounds(2));
-  const Tick relaying = [&]() -> AssertionResult {
-    if (auto ok = relay_.Send(); !ok) return ok;
-    return relay_.Receive(1);
-  };
+  const Tick relaying = Relaying();
 
   const std::string good = read_file_text(server_->config_path());
   const std::string from = "worker_processes = " + std::to_string(kWorkers) + "\n";
@@ -1457,10 +1450,7 @@ class UpgradeKillTest : public UpgradeTest {
     ASSERT_TRUE(relay_.Quiet());
 
     // A later upgrade goes through.
-    const Tick relaying = [&]() -> AssertionResult {
-      if (auto ok = relay_.Send(); !ok) return ok;
-      return relay_.Receive(1);
-    };
+    const Tick relaying = Relaying();
     ASSERT_TRUE(relay_.Send());
     ASSERT_NO_FATAL_FAILURE(CommandUpgrade(binary_));
     const pid_t final_master = WaitUpgraded(old_master_, relaying);
@@ -1549,10 +1539,7 @@ TEST_F(UpgradeKillTest, NewMasterFrozenAtTheSwitchIsKilledAndRolledBack) {
   stopped_.push_back(next_);
   killed_.insert(next_);
   for (int index : {2, 3}) ContinueStopped(by_index_.at(index));
-  const Tick relaying = [&]() -> AssertionResult {
-    if (auto ok = relay_.Send(); !ok) return ok;
-    return relay_.Receive(1);
-  };
+  const Tick relaying = Relaying();
   ASSERT_TRUE(WaitFor([&] { return Count(Log(), "did not confirm it took over in 5 s") > 0; },
                       Millis(15000), relaying))
       << InterestingLog();
@@ -1724,10 +1711,7 @@ TEST_F(UpgradeTest, IncompatibleHandoverVersionFallsBackToADrain) {
   const size_t old_groups = relay_.groups.size();
   ASSERT_TRUE(FormGroups(relay_));
   ASSERT_TRUE(relay_.Rounds(2));
-  const Tick relaying = [&]() -> AssertionResult {
-    if (auto ok = relay_.Send(); !ok) return ok;
-    return relay_.Receive(1);
-  };
+  const Tick relaying = Relaying();
 
   ASSERT_NO_FATAL_FAILURE(InstallBinary(next_binary));
   ASSERT_TRUE(relay_.Send());
