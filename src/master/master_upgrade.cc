@@ -260,6 +260,15 @@ void Master::on_hello(ChannelMessage& msg) {
     ask_to_take_over();
     return;
   }
+  if (!stats_.ok()) {
+    // Without the shared page no old worker can say it moved everything (handed_over).
+    LOG_WARN(
+        "upgrade: no shared statistics page (its mmap failed at start): draining instead of "
+        "moving groups");
+    upgrade_->drain = true;
+    ask_to_take_over();
+    return;
+  }
   if (msg.fds.size() != hello->workers) {
     abandon_upgrade("the new master's hello carries " + std::to_string(msg.fds.size()) +
                     " queues for " + std::to_string(hello->workers) + " workers");
@@ -272,7 +281,7 @@ void Master::on_hello(ChannelMessage& msg) {
   upgrade_->deadline = Clock::now() + kMoveWait;
   for (int i = 0; i < spawner_.count && i < table_->size(); ++i) {
     if (table_->slot(i).state != ProcessTable::State::kRunning) continue;
-    if (WorkerStats* s = stats_.ok() ? stats_.worker(i) : nullptr) {
+    if (WorkerStats* s = stats_.worker(i)) {
       upgrade_->groups += WorkerStats::get(s->groups);
       WorkerStats::set(s->upgrade_wanted, 1);
     }
