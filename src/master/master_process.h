@@ -67,11 +67,11 @@ class Master {
   int poll_timeout_ms() const;
 
   // ---- binary upgrade, the old master's side (master_upgrade.cc) ----
-  // One attempt: the new master started, then the groups moving to its workers.
+  // One attempt: the new master started, the groups moving to its workers, the commit.
   struct UpgradeAttempt {
     // kCommitting: asked the new master to take over, waiting for its answer.
     enum class Step { kStarting, kMoving, kCommitting } step = Step::kStarting;
-    bool drain = false;  // another handover version: nothing moves
+    bool drain = false;  // nothing moves (another handover version, or no shared stats)
     pid_t pid = -1;
     UniqueFd control;
     Clock::time_point deadline{};
