@@ -67,6 +67,7 @@ ChannelResult channel_receive(int socket, char* buffer, size_t capacity, Channel
       out.fds.emplace_back(fd);
     }
   }
+  if (n == 0 && out.fds.empty() && !(msg.msg_flags & MSG_CTRUNC)) return ChannelResult::kClosed;
   if ((msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) || n < 1) {
     out.fds.clear();  // closes them
     return ChannelResult::kMalformed;

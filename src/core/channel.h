@@ -45,10 +45,11 @@ struct ChannelMessage {
   std::vector<UniqueFd> fds;  // every descriptor that came with it
 };
 
-enum class ChannelResult { kMessage, kEmpty, kMalformed, kError };
+enum class ChannelResult { kMessage, kEmpty, kClosed, kMalformed, kError };
 
-// Receives one message into `buffer` (which must hold the largest message). kMalformed: a
-// truncated message or control data, or an empty one; its fds are closed.
+// Receives one message into `buffer` (which must hold the largest message). kClosed: every
+// sender's end is closed (a message is never empty, so an empty read is the end).
+// kMalformed: a truncated message or control data; its fds are closed.
 ChannelResult channel_receive(int socket, char* buffer, size_t capacity, ChannelMessage& out);
 
 }  // namespace sigver

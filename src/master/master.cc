@@ -276,13 +276,9 @@ void Master::serve() {
     while (int signo = read_signal(signal_fd_.get())) handle_signal(signo);
     if (rc > 0 && control >= 0 && fds[1].revents != 0) {
       if (upgrade_ && control == upgrade_->control.get()) {
-        on_new_master_message((fds[1].revents & (POLLHUP | POLLERR)) != 0);
+        on_new_master_message();
       } else if (handover_ && control == handover_control_.get()) {
         on_old_master_message();
-        if (handover_ && phase_ == Phase::kRunning && (fds[1].revents & (POLLHUP | POLLERR))) {
-          LOG_WARN("upgrade: the old master went away before the commit; taking over");
-          take_over(false);
-        }
       }
     }
   }

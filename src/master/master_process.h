@@ -80,11 +80,11 @@ class Master {
   };
   void start_upgrade();  // SIGUSR2
   bool launch_new_master(std::string& error);
-  // hung_up: its end is closed (what it read last is read first).
-  void on_new_master_message(bool hung_up);
+  void on_new_master_message();
   void on_hello(ChannelMessage& msg);
   void check_upgrade();  // every old worker moved? deadline passed?
   void abandon_upgrade(const std::string& why);
+  void drain_instead(const std::string& why);  // groups cannot move: the old workers drain
   void ask_to_take_over();  // every group moved (or a drain): the commit, old side
   void hand_over();         // the new master answered: the old workers retire
   // Reaps the new master if `pid` is it (true).

@@ -213,15 +213,15 @@ bool Master::launch_new_master(std::string& error) {
   return true;
 }
 
-void Master::on_new_master_message(bool hung_up) {
+void Master::on_new_master_message() {
   if (!upgrade_ || !upgrade_->control) return;
   char buffer[512];
   for (;;) {
     ChannelMessage msg;
     const ChannelResult r = channel_receive(upgrade_->control.get(), buffer, sizeof buffer, msg);
     if (r == ChannelResult::kEmpty) return;
-    if (r != ChannelResult::kMessage && hung_up) {
-      // It closed its end, so it is exiting: its exit status (reap_new_master) says why.
+    if (r == ChannelResult::kClosed) {
+      // It is exiting: its exit status (reap_new_master) says why, or the deadline does.
       std::erase(spawner_.master_only_fds, upgrade_->control.get());
       upgrade_->control.reset();
       upgrade_->deadline = std::min(upgrade_->deadline, Clock::now() + kKillWait);
@@ -252,21 +252,14 @@ void Master::on_hello(ChannelMessage& msg) {
   if (hello->version != kHandoverVersion) {
     // Groups cannot move between versions that do not share a format: the old workers
     // serve theirs until their peers leave, the new ones take every new connection.
-    LOG_WARN(
-        "upgrade: new master %d speaks handover version %u, this one %u: draining "
-        "instead of moving groups",
-        pid, hello->version, kHandoverVersion);
-    upgrade_->drain = true;
-    ask_to_take_over();
+    drain_instead("new master " + std::to_string(pid) + " speaks handover version " +
+                  std::to_string(hello->version) + ", this one " +
+                  std::to_string(kHandoverVersion));
     return;
   }
   if (!stats_.ok()) {
     // Without the shared page no old worker can say it moved everything (handed_over).
-    LOG_WARN(
-        "upgrade: no shared statistics page (its mmap failed at start): draining instead of "
-        "moving groups");
-    upgrade_->drain = true;
-    ask_to_take_over();
+    drain_instead("no shared statistics page (its mmap failed at start)");
     return;
   }
   if (msg.fds.size() != hello->workers) {
@@ -321,16 +314,15 @@ void Master::check_upgrade() {
     }
   }
   if (Clock::now() < upgrade_->deadline) return;
-  if (upgrade_->control) {  // an answer that came with the deadline counts
-    pollfd pfd{upgrade_->control.get(), POLLIN, 0};
-    ::poll(&pfd, 1, 0);
-    on_new_master_message((pfd.revents & (POLLHUP | POLLERR)) != 0);
-  }
+  on_new_master_message();  // an answer that came with the deadline counts
   if (!upgrade_ || Clock::now() < upgrade_->deadline) return;
+  if (!upgrade_->control) {
+    abandon_upgrade("the new master closed its control socket");
+    return;
+  }
   switch (upgrade_->step) {
     case UpgradeAttempt::Step::kStarting:
-      abandon_upgrade(upgrade_->control ? "the new master did not report in 30 s"
-                                        : "the new master closed its control socket");
+      abandon_upgrade("the new master did not report in 30 s");
       break;
     case UpgradeAttempt::Step::kMoving:
       abandon_upgrade("the groups did not finish moving in 30 s");
@@ -360,6 +352,12 @@ void Master::abandon_upgrade(const std::string& why) {
   std::erase(spawner_.master_only_fds, upgrade_->control.get());
   LOG_ERROR("upgrade abandoned: %s; still serving", why.c_str());
   upgrade_.reset();
+}
+
+void Master::drain_instead(const std::string& why) {
+  LOG_WARN("upgrade: %s: draining instead of moving groups", why.c_str());
+  upgrade_->drain = true;
+  ask_to_take_over();
 }
 
 void Master::ask_to_take_over() {
@@ -496,7 +494,16 @@ void Master::on_old_master_message() {
     ChannelMessage msg;
     const ChannelResult r = channel_receive(handover_control_.get(), buffer, sizeof buffer, msg);
     if (r == ChannelResult::kEmpty) return;
-    if (r != ChannelResult::kMessage) return;  // its end closed (serve() sees the hang-up)
+    if (r == ChannelResult::kClosed) {
+      // Before the commit: it died, and its workers (parent-death signal) with it.
+      LOG_WARN("upgrade: the old master went away before the commit; taking over");
+      take_over(false);
+      return;
+    }
+    if (r != ChannelResult::kMessage) {
+      LOG_ERROR("upgrade: unreadable message from the old master: ignored");
+      continue;
+    }
     if (msg.type == ChannelType::kCommit) {
       take_over(true);
       return;

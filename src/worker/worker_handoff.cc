@@ -88,6 +88,7 @@ void Worker::receive_queue() {
     ChannelMessage msg;
     switch (channel_receive(setup_.inbox, queue_buffer_.get(), kQueueMessageMax, msg)) {
       case ChannelResult::kEmpty:
+      case ChannelResult::kClosed:  // only as the master dies, whose death stops us
         return;
       case ChannelResult::kError:
         LOG_ERROR("recvmsg(queue) failed: %s", std::strerror(errno));
