@@ -643,6 +643,35 @@ class UpgradeTest : public ::testing::Test {
     ASSERT_TRUE(ExitedZero(result.status))
         << binary << " -s upgrade: " << DescribeStatus(result.status) << ": " << result.output;
   }
+  // The server with `keys` groups spread over the workers, key k with 1 + k % `spread`
+  // joiners beside its member, formed and relaying.
+  void StartWithGroups(int keys, const std::string& tag, int spread) {
+    ASSERT_NO_FATAL_FAILURE(Start(BaseConfig()));
+    for (int k = 0; k < keys; ++k) {
+      Group& g = relay_.AddGroup(KeyOwnedBy(k % kWorkers, kWorkers, tag), port());
+      for (int j = 0; j < 1 + k % spread; ++j) relay_.AddJoiner(g, port());
+    }
+    ASSERT_TRUE(FormGroups(relay_));
+    ASSERT_TRUE(relay_.Rounds(2));
+  }
+
+  // `sigverd -s upgrade` to binary_ goes through while everybody relays: a new master
+  // serves alone, the old one exits 0, nothing is lost.
+  void ExpectUpgradeGoesThrough() {
+    const Tick relaying = Relaying();
+    ASSERT_TRUE(relay_.Send());
+    ASSERT_NO_FATAL_FAILURE(CommandUpgrade(binary_));
+    const pid_t next = WaitUpgraded(old_master_, relaying);
+    ASSERT_GT(next, 0);
+    ASSERT_TRUE(relay_.Receive(0));
+    const int status = WaitFirstMasterExit(kWait, relaying);
+    EXPECT_TRUE(ExitedZero(status)) << DescribeStatus(status);
+    EXPECT_TRUE(ServedOnlyBy(next));
+    ASSERT_TRUE(relay_.Receive(0));
+    ASSERT_TRUE(relay_.Rounds(2));
+    ASSERT_TRUE(relay_.Quiet());
+  }
+
   // One round of relaying: every stream sends, and what was sent the round before arrives.
   Tick Relaying() {
     return [this]() -> AssertionResult {
@@ -1066,13 +1095,7 @@ TEST_F(UpgradeTest, ThousandPeersOnThreeHundredKeysRelayThroughSigverdSUpgrade) 
 // `systemctl kill -s USR2 sigverd` without --kill-whom=main signals every process of the
 // unit: the workers ignore USR2, the master upgrades once, and no peer notices.
 TEST_F(UpgradeTest, UsrTwoToEveryProcessUpgradesOnceAndKillsNoWorker) {
-  ASSERT_NO_FATAL_FAILURE(Start(BaseConfig()));
-  for (int k = 0; k < 20; ++k) {
-    Group& g = relay_.AddGroup(KeyOwnedBy(k % kWorkers, kWorkers, "usr2"), port());
-    relay_.AddJoiner(g, port());
-  }
-  ASSERT_TRUE(FormGroups(relay_));
-  ASSERT_TRUE(relay_.Rounds(2));
+  ASSERT_NO_FATAL_FAILURE(StartWithGroups(20, "usr2", 1));
   const Tick relaying = Relaying();
   const std::vector<pid_t> workers = LiveChildrenOf(old_master_);
   ASSERT_EQ(workers.size(), static_cast<size_t>(kWorkers));
@@ -1092,14 +1115,8 @@ TEST_F(UpgradeTest, UsrTwoToEveryProcessUpgradesOnceAndKillsNoWorker) {
 }
 
 TEST_F(UpgradeTest, SecondUpgradeRightAfterTheFirst) {
-  ASSERT_NO_FATAL_FAILURE(Start(BaseConfig()));
-  for (int k = 0; k < 60; ++k) {
-    Group& g = relay_.AddGroup(KeyOwnedBy(k % kWorkers, kWorkers, "twice"), port());
-    for (int j = 0; j < 1 + k % 3; ++j) relay_.AddJoiner(g, port());
-  }
+  ASSERT_NO_FATAL_FAILURE(StartWithGroups(60, "twice", 3));
   const size_t keys = relay_.groups.size();
-  ASSERT_TRUE(FormGroups(relay_));
-  ASSERT_TRUE(relay_.Rounds(2));
   const Tick relaying = Relaying();
   ConnectProbe probe(port());
 
@@ -1229,14 +1246,8 @@ TEST_F(UpgradeTest, WssPeersKeepRelayingAndTheOldMasterWaitsForThem) {
 // exits; nothing is lost, the old master and workers carry on, and a real binary then
 // upgrades.
 TEST_F(UpgradeTest, BinaryThatExitsAtOnceRollsBackWithNothingLost) {
-  ASSERT_NO_FATAL_FAILURE(Start(BaseConfig()));
-  for (int k = 0; k < 40; ++k) {
-    Group& g = relay_.AddGroup(KeyOwnedBy(k % kWorkers, kWorkers, "exit"), port());
-    for (int j = 0; j < 1 + k % 2; ++j) relay_.AddJoiner(g, port());
-  }
+  ASSERT_NO_FATAL_FAILURE(StartWithGroups(40, "exit", 2));
   const size_t keys = relay_.groups.size();
-  ASSERT_TRUE(FormGroups(relay_));
-  ASSERT_TRUE(relay_.Rounds(2));
   const Tick relaying = Relaying();
   auto expect_untouched = [&](const char* step) {
     SCOPED_TRACE(step);
@@ -1287,30 +1298,14 @@ TEST_F(UpgradeTest, BinaryThatExitsAtOnceRollsBackWithNothingLost) {
 
   // 3. The real binary again: this upgrade goes through.
   ASSERT_NO_FATAL_FAILURE(InstallBinary(SigverdBinary()));
-  ASSERT_TRUE(relay_.Send());
-  ASSERT_NO_FATAL_FAILURE(CommandUpgrade(binary_));
-  const pid_t next = WaitUpgraded(old_master_, relaying);
-  ASSERT_GT(next, 0);
-  ASSERT_TRUE(relay_.Receive(0));
-  const int status = WaitFirstMasterExit(kWait, relaying);
-  EXPECT_TRUE(ExitedZero(status)) << DescribeStatus(status);
-  EXPECT_TRUE(ServedOnlyBy(next));
-  ASSERT_TRUE(relay_.Receive(0));
-  ASSERT_TRUE(relay_.Rounds(2));
-  ASSERT_TRUE(relay_.Quiet());
+  ASSERT_NO_FATAL_FAILURE(ExpectUpgradeGoesThrough());
 }
 
 // The new binary's check of a broken configuration file refuses the upgrade: the old master
 // (which has not read the file again) carries on; with the file fixed, the upgrade works.
 TEST_F(UpgradeTest, InvalidConfigurationRollsBackThenTheFixedOneUpgrades) {
-  ASSERT_NO_FATAL_FAILURE(Start(BaseConfig()));
-  for (int k = 0; k < 40; ++k) {
-    Group& g = relay_.AddGroup(KeyOwnedBy(k % kWorkers, kWorkers, "conf"), port());
-    for (int j = 0; j < 1 + k % 2; ++j) relay_.AddJoiner(g, port());
-  }
+  ASSERT_NO_FATAL_FAILURE(StartWithGroups(40, "conf", 2));
   const size_t keys = relay_.groups.size();
-  ASSERT_TRUE(FormGroups(relay_));
-  ASSERT_TRUE(relay_.Rounds(2));
   const Tick relaying = Relaying();
 
   const std::string good = read_file_text(server_->config_path());
@@ -1342,17 +1337,7 @@ TEST_F(UpgradeTest, InvalidConfigurationRollsBackThenTheFixedOneUpgrades) {
   ASSERT_TRUE(relay_.Quiet());
 
   std::ofstream(server_->config_path(), std::ios::trunc) << good;
-  ASSERT_TRUE(relay_.Send());
-  ASSERT_NO_FATAL_FAILURE(CommandUpgrade(binary_));
-  const pid_t next = WaitUpgraded(old_master_, relaying);
-  ASSERT_GT(next, 0);
-  ASSERT_TRUE(relay_.Receive(0));
-  const int status = WaitFirstMasterExit(kWait, relaying);
-  EXPECT_TRUE(ExitedZero(status)) << DescribeStatus(status);
-  EXPECT_TRUE(ServedOnlyBy(next));
-  ASSERT_TRUE(relay_.Receive(0));
-  ASSERT_TRUE(relay_.Rounds(2));
-  ASSERT_TRUE(relay_.Quiet());
+  ASSERT_NO_FATAL_FAILURE(ExpectUpgradeGoesThrough());
 }
 
 // The new master dies while groups move. Old workers 2 and 3 are stopped (SIGSTOP), so the
@@ -1363,14 +1348,8 @@ class UpgradeKillTest : public UpgradeTest {
   static constexpr int kPerWorker = 10;
 
   void SetUpGroups() {
-    ASSERT_NO_FATAL_FAILURE(Start(BaseConfig()));
-    for (int k = 0; k < kWorkers * kPerWorker; ++k) {
-      Group& g = relay_.AddGroup(KeyOwnedBy(k % kWorkers, kWorkers, "kill"), port());
-      for (int j = 0; j < 1 + k % 2; ++j) relay_.AddJoiner(g, port());
-    }
+    ASSERT_NO_FATAL_FAILURE(StartWithGroups(kWorkers * kPerWorker, "kill", 2));
     keys_ = relay_.groups.size();
-    ASSERT_TRUE(FormGroups(relay_));
-    ASSERT_TRUE(relay_.Rounds(2));
     by_index_ = WorkerPidsFromLog(Log());
     ASSERT_EQ(by_index_.size(), static_cast<size_t>(kWorkers)) << InterestingLog();
     for (const auto& [index, pid] : by_index_)
@@ -1450,18 +1429,7 @@ class UpgradeKillTest : public UpgradeTest {
     ASSERT_TRUE(relay_.Quiet());
 
     // A later upgrade goes through.
-    const Tick relaying = Relaying();
-    ASSERT_TRUE(relay_.Send());
-    ASSERT_NO_FATAL_FAILURE(CommandUpgrade(binary_));
-    const pid_t final_master = WaitUpgraded(old_master_, relaying);
-    ASSERT_GT(final_master, 0);
-    ASSERT_TRUE(relay_.Receive(0));
-    const int status = WaitFirstMasterExit(kWait, relaying);
-    EXPECT_TRUE(ExitedZero(status)) << DescribeStatus(status);
-    EXPECT_TRUE(ServedOnlyBy(final_master));
-    ASSERT_TRUE(relay_.Receive(0));
-    ASSERT_TRUE(relay_.Rounds(2));
-    ASSERT_TRUE(relay_.Quiet());
+    ASSERT_NO_FATAL_FAILURE(ExpectUpgradeGoesThrough());
   }
 
   size_t keys_ = 0;
@@ -1703,14 +1671,8 @@ TEST_F(UpgradeTest, IncompatibleHandoverVersionFallsBackToADrain) {
       std::filesystem::path(SigverdBinary()).parent_path().string() + "/sigverd-next-handover";
   ASSERT_EQ(::access(next_binary.c_str(), X_OK), 0)
       << next_binary << " (CMake target sigverd-next-handover): " << std::strerror(errno);
-  ASSERT_NO_FATAL_FAILURE(Start(BaseConfig()));
-  for (int k = 0; k < 20; ++k) {
-    Group& g = relay_.AddGroup(KeyOwnedBy(k % kWorkers, kWorkers, "drain"), port());
-    for (int j = 0; j < 1 + k % 2; ++j) relay_.AddJoiner(g, port());
-  }
+  ASSERT_NO_FATAL_FAILURE(StartWithGroups(20, "drain", 2));
   const size_t old_groups = relay_.groups.size();
-  ASSERT_TRUE(FormGroups(relay_));
-  ASSERT_TRUE(relay_.Rounds(2));
   const Tick relaying = Relaying();
 
   ASSERT_NO_FATAL_FAILURE(InstallBinary(next_binary));
