@@ -84,6 +84,25 @@ wait_log_count() {  # wait_log_count TEXT AT_LEAST
   return 1
 }
 
+# ACTION (reload, upgrade) with a broken configuration file: the script refuses, says
+# MESSAGE, and the master PID is not signalled (no new line with MARKER) and still serves.
+refused_with_broken_config() {  # ACTION MESSAGE MARKER PID
+  local action=$1 message=$2 marker=$3 pid=$4 requested
+  write_config "$mode" "worker_processes = many"
+  requested=$(log_count "$marker")
+  if run_init "$action"; then
+    fail "$action with a broken config fails"
+  else
+    pass "$action with a broken config fails"
+  fi
+  check "  and says so" grep -q "$message" "$TMP/last"
+  sleep 0.3
+  check "  the master was not signalled" [ "$(log_count "$marker")" -eq "$requested" ]
+  check "  the same master still runs" alive "$pid"
+  check "  and still accepts" accepts
+  write_config "$mode"
+}
+
 run_cycle() {  # run_cycle DAEMON_MODE
   mode=$1
   echo "== daemon = $mode"
@@ -102,16 +121,8 @@ run_cycle() {  # run_cycle DAEMON_MODE
   check "reload succeeds" run_init reload
   check "  and the master reloaded" wait_log_count "configuration reloaded" $((reloads + 1))
 
-  write_config "$mode" "worker_processes = many"
-  requested=$(log_count "reloading the configuration")
-  if run_init reload; then fail "reload with a broken config fails"; else pass "reload with a broken config fails"; fi
-  check "  and says the server keeps running" grep -q "keeps its configuration" "$TMP/last"
-  sleep 0.3
-  check "  the server was not signalled" [ "$(log_count "reloading the configuration")" -eq "$requested" ]
-  check "  the same server still runs" alive "$pid"
-  check "  and still accepts" accepts
+  refused_with_broken_config reload "keeps its configuration" "reloading the configuration" "$pid"
 
-  write_config "$mode"
   check "restart succeeds" run_init restart
   newpid=$(pid_now)
   check "  with a new master" [ -n "$newpid" -a "$newpid" != "$pid" ]
@@ -136,16 +147,9 @@ run_cycle() {  # run_cycle DAEMON_MODE
   check "  a reload reaches the new master" run_init reload
   check "  and it reloaded" wait_log_count "configuration reloaded" $((reloads + 1))
 
-  write_config "$mode" "worker_processes = many"
-  requested=$(log_count "upgrade: checking the configuration")
-  if run_init upgrade; then fail "upgrade with a broken config fails"; else pass "upgrade with a broken config fails"; fi
-  check "  and says the server goes on" grep -q "the running server goes on" "$TMP/last"
-  sleep 0.3
-  check "  the master was not signalled" [ "$(log_count "upgrade: checking the configuration")" -eq "$requested" ]
-  check "  the same master still runs" alive "$uppid"
-  check "  and is still in the pid file" [ "$(pid_now)" = "$uppid" ]
-  check "  and still accepts" accepts
-  write_config "$mode"
+  refused_with_broken_config upgrade "the running server goes on" \
+    "upgrade: checking the configuration" "$uppid"
+  check "  and it is still in the pid file" [ "$(pid_now)" = "$uppid" ]
 
   check "stop succeeds" run_init stop
   check "  the master is gone" gone "$uppid"
